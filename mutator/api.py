@@ -1,0 +1,82 @@
+"""The library API the CLI, the search and the pre-commit hook share: locate, propose, apply."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+
+from mutator import engine
+from mutator.candidate import Candidate, Proposal, Skip
+from mutator.errors import NothingToChangeError, UsageError
+from mutator.locate import locate
+from mutator.model_view import ModelView
+from mutator.source import load_module, parse_script
+from rules import RULES_BY_NAME, Rule, default_rules
+
+
+@dataclass(frozen=True)
+class Script:
+    """A parsed script and its located model: everything a rule needs, computed once."""
+
+    path: Path
+    text: str
+    module: cst.Module
+    view: ModelView
+
+    @classmethod
+    def load(cls, path: Path, model_name: str | None = None) -> Script:
+        text, module = load_module(path)
+        return cls(path, text, module, locate(module, model_name))
+
+    @classmethod
+    def from_text(cls, text: str, path: Path | str = "<script>", model_name: str | None = None) -> Script:
+        module = parse_script(text, path)
+        return cls(Path(path), text, module, locate(module, model_name))
+
+
+def rules_named(names: Sequence[str] | None) -> list[Rule]:
+    """Rule instances for `names` (all of them, in the default order, when None)."""
+    if names is None:
+        return default_rules()
+    unknown = [name for name in names if name not in RULES_BY_NAME]
+    if unknown:
+        raise UsageError(
+            f"unknown rule {unknown[0]!r}; rules are: {', '.join(RULES_BY_NAME)}"
+        )
+    return [RULES_BY_NAME[name]() for name in names]
+
+
+def propose(script: Script, rules: Sequence[Rule]) -> list[Proposal]:
+    """Every rule's candidates and skips, in rule order."""
+    proposals: list[Proposal] = []
+    for rule in rules:
+        proposals.extend(rule.propose(script.view))
+    return proposals
+
+
+def choose(proposals: Sequence[Proposal], site: int | None = None) -> Candidate:
+    """The first candidate (at `site` if given), or NothingToChangeError listing the reasons."""
+    candidates = [p for p in proposals if isinstance(p, Candidate)]
+    if site is not None:
+        at_site = [c for c in candidates if c.site == site]
+        if not at_site:
+            sites = ", ".join(str(c.site) for c in candidates) or "none"
+            raise UsageError(f"no candidate at site {site}; sites with a candidate: {sites}")
+        return at_site[0]
+    if candidates:
+        return candidates[0]
+    reasons = "; ".join(
+        f"{s.rule}{'' if s.site is None else f' @{s.site}'}: {s.reason}"
+        for s in proposals
+        if isinstance(s, Skip)
+    )
+    raise NothingToChangeError(
+        "no rule can change this model" + (f" ({reasons})" if reasons else "")
+    )
+
+
+def rewrite(script: Script, candidate: Candidate) -> engine.Rewrite:
+    return engine.apply(script.module, candidate, script.path.name)

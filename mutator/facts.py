@@ -1,0 +1,68 @@
+"""The raw facts one pass over a script collects, before any decision about which model is which."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import libcst as cst
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    scope: str
+    order: int  # position of its statement in the file: later statements have larger numbers
+    target: cst.BaseAssignTargetExpression
+    value: cst.BaseExpression
+    statement: cst.SimpleStatementLine
+
+
+@dataclass(frozen=True, eq=False)
+class Construction:
+    """A `Sequential(...)` or `Model(...)` call."""
+
+    kind: Literal["sequential", "functional"]
+    scope: str
+    order: int
+    call: cst.Call
+    statement: cst.SimpleStatementLine | None
+
+
+@dataclass(frozen=True, eq=False)
+class FitCall:
+    scope: str
+    order: int
+    receiver: str
+    call: cst.Call
+
+
+@dataclass(eq=False)
+class ScriptFacts:
+    module: cst.Module
+    star_layers: bool = False
+    constructions: list[Construction] = field(default_factory=list)
+    # (scope, order, receiver, call, statement, inside a loop)
+    adds: list[tuple[str, int, str, cst.Call, cst.SimpleStatementLine, bool]] = field(
+        default_factory=list
+    )
+    fits: list[FitCall] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+    returns: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
+    arguments: list[cst.Call] = field(default_factory=list)  # argparse `add_argument` calls
+    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
+    layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
+
+    def last_assignment(self, scope: str, name: str, before: int) -> Assignment | None:
+        """The last plain `name = ...` in `scope` that comes before statement number `before`."""
+        found = None
+        for assignment in self.assignments:
+            if assignment.order >= before:
+                break
+            if (
+                assignment.scope == scope
+                and isinstance(assignment.target, cst.Name)
+                and assignment.target.value == name
+            ):
+                found = assignment
+        return found

@@ -1,0 +1,90 @@
+"""What the Keras names a script uses mean, once libcst has resolved them to qualified names.
+
+`tf.keras.layers.Conv2D`, `keras.layers.Conv2D`, `from keras.layers import Conv2D as C` and the
+Keras 1 name `Convolution2D` must all be recognised as the same layer, so rules can speak of
+canonical kinds only.
+"""
+
+from __future__ import annotations
+
+import re
+
+# keras, tf.keras, tensorflow.python.keras, keras.src...: the package prefixes Keras has lived under.
+_KERAS = r"(?:tensorflow\.(?:python\.)?)?keras(?:\.src)?"
+_LAYER = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*\.([A-Z]\w*)$")
+_SEQUENTIAL = re.compile(rf"^{_KERAS}(?:\.models|\.engine\.sequential|\.models\.sequential)?\.Sequential$")
+_MODEL = re.compile(rf"^{_KERAS}(?:\.models|\.engine\.training|\.models\.model)?\.(?:Model|Functional)$")
+_INPUT = re.compile(rf"^{_KERAS}(?:\.layers|\.engine\.input_layer)?\.Input$")
+_LAYERS_MODULE = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*$")
+
+#: Old or alternative spellings, mapped to the name rules use.
+CANONICAL_KIND = {
+    "Convolution1D": "Conv1D",
+    "Convolution2D": "Conv2D",
+    "Convolution3D": "Conv3D",
+    "MaxPool1D": "MaxPooling1D",
+    "MaxPool2D": "MaxPooling2D",
+    "MaxPool3D": "MaxPooling3D",
+    "AvgPool1D": "AveragePooling1D",
+    "AvgPool2D": "AveragePooling2D",
+    "AvgPool3D": "AveragePooling3D",
+    "GlobalMaxPool1D": "GlobalMaxPooling1D",
+    "GlobalMaxPool2D": "GlobalMaxPooling2D",
+    "GlobalAvgPool1D": "GlobalAveragePooling1D",
+    "GlobalAvgPool2D": "GlobalAveragePooling2D",
+}
+
+CONV_KINDS = frozenset({"Conv1D", "Conv2D", "Conv3D"})
+POOL_KINDS = frozenset(
+    f"{op}Pooling{d}D" for op in ("Max", "Average") for d in (1, 2, 3)
+)
+FLATTENING_KINDS = frozenset(
+    {"Flatten"} | {f"Global{op}Pooling{d}D" for op in ("Max", "Average") for d in (1, 2, 3)}
+)
+# Layers that leave the feature map's spatial size as it is.
+SHAPE_PRESERVING_KINDS = frozenset(
+    {"Dropout", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "SpatialDropout1D",
+     "SpatialDropout2D", "SpatialDropout3D", "LayerNormalization", "GaussianNoise"}
+)
+INPUT_KINDS = frozenset({"Input", "InputLayer"})
+
+# What `from keras.layers import *` can bring in that rules care about (star imports cannot be
+# resolved by libcst, so a bare name is accepted when it is one of these and is not defined locally).
+STAR_IMPORTABLE_LAYERS = frozenset(
+    CONV_KINDS | POOL_KINDS | FLATTENING_KINDS | SHAPE_PRESERVING_KINDS | set(CANONICAL_KIND)
+    | {"Dense", "Input", "InputLayer", "Reshape"}
+)
+
+
+def canonical_kind(name: str) -> str:
+    """The name rules use for a layer class (`Convolution2D` -> `Conv2D`)."""
+    return CANONICAL_KIND.get(name, name)
+
+
+def layer_class(qualified_name: str) -> str | None:
+    """The layer class a qualified name denotes, or None when it is not a Keras layer."""
+    match = _LAYER.match(qualified_name)
+    return match.group(1) if match else None
+
+
+def is_sequential(qualified_name: str) -> bool:
+    return bool(_SEQUENTIAL.match(qualified_name))
+
+
+def is_functional_model(qualified_name: str) -> bool:
+    return bool(_MODEL.match(qualified_name))
+
+
+def is_input(qualified_name: str) -> bool:
+    return bool(_INPUT.match(qualified_name))
+
+
+def is_layers_module(qualified_name: str) -> bool:
+    """True for `keras.layers` and its submodules: the targets of a star import of layers."""
+    return bool(_LAYERS_MODULE.match(qualified_name))
+
+
+def spatial_rank(kind: str) -> int | None:
+    """1, 2 or 3 for convolution and pooling kinds (`Conv2D` -> 2), else None."""
+    match = re.search(r"([123])D$", kind)
+    return int(match.group(1)) if match and (kind in CONV_KINDS or kind in POOL_KINDS) else None

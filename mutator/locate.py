@@ -1,0 +1,389 @@
+"""Find the Keras model a script trains, in any of the styles people write it.
+
+One pass over the tree (with libcst's QualifiedNameProvider, so aliases and `tf.keras` resolve)
+collects the raw facts: model constructions, `.add` calls, `fit` calls, assignments, argparse
+options. `locate()` then assembles the trained model's ModelView from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, QualifiedNameProvider
+
+from mutator import keras_names
+from mutator.callargs import find_arg, literal_ints
+from mutator.epochs import resolve_epochs
+from mutator.errors import ModelNotFoundError
+from mutator.facts import Assignment, Construction, FitCall, ScriptFacts
+from mutator.model_view import (
+    AddedLayer,
+    AppliedLayer,
+    Layer,
+    ListedLayer,
+    ModelView,
+)
+
+_LOOKED_FOR = (
+    "looked for `Sequential()` with `.add(...)`, `Sequential([...])`, or `Model(inputs, outputs)` "
+    "from keras / tf.keras"
+)
+
+
+class _FactCollector(cst.CSTVisitor):
+    """Records, in source order, every fact the locator needs; decides nothing."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+
+    def __init__(self, facts: ScriptFacts) -> None:
+        super().__init__()
+        self.facts = facts
+        self._scopes: list[str] = ["<module>"]
+        self._loops = [0]
+        self._statements: list[cst.SimpleStatementLine] = []
+        self._order = 0
+
+    # -- scope and statement tracking ------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        name = node.name.value if self._scopes == ["<module>"] else f"{self._scopes[-1]}.{node.name.value}"
+        self._scopes.append(name)
+        self._loops.append(0)
+        self.facts.functions[name] = node
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._scopes.pop()
+        self._loops.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._scopes.append(node.name.value if self._scopes == ["<module>"] else f"{self._scopes[-1]}.{node.name.value}")
+        self._loops.append(0)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._scopes.pop()
+        self._loops.pop()
+
+    def visit_For(self, node: cst.For) -> None:
+        self._loops[-1] += 1
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self._loops[-1] -= 1
+
+    def visit_While(self, node: cst.While) -> None:
+        self._loops[-1] += 1
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self._loops[-1] -= 1
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self._statements.append(node)
+        self._order += 1
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
+        self._statements.pop()
+
+    @property
+    def _scope(self) -> str:
+        return self._scopes[-1]
+
+    @property
+    def _statement(self) -> cst.SimpleStatementLine | None:
+        return self._statements[-1] if self._statements else None
+
+    # -- facts -----------------------------------------------------------------------------
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.module is None or node.relative:
+            return
+        module_name = cst.helpers.get_full_name_for_node(node.module) or ""
+        if not keras_names.is_layers_module(module_name):
+            return
+        if isinstance(node.names, cst.ImportStar):
+            self.facts.star_layers = True
+            return
+        if self._scope == "<module>":
+            for alias in node.names:
+                local = alias.asname.name if alias.asname else alias.name
+                if isinstance(local, cst.Name):
+                    self.facts.layer_imports[local.value] = node
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1 and self._statement is not None:
+            self.facts.assignments.append(
+                Assignment(self._scope, self._order, node.targets[0].target, node.value, self._statement)
+            )
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None and self._statement is not None:
+            self.facts.assignments.append(
+                Assignment(self._scope, self._order, node.target, node.value, self._statement)
+            )
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.facts.returns.append((self._scope, node.value))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        qualified = {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
+        if any(keras_names.is_sequential(q) for q in qualified):
+            self.facts.constructions.append(
+                Construction("sequential", self._scope, self._order, node, self._statement)
+            )
+        elif any(keras_names.is_functional_model(q) for q in qualified):
+            self.facts.constructions.append(
+                Construction("functional", self._scope, self._order, node, self._statement)
+            )
+        kind = self._layer_kind(node, qualified)
+        if kind is not None:
+            self.facts.layer_kinds[node] = kind
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver = self.module_code(func.value)
+            if method == "add" and len(node.args) == 1 and self._statement is not None:
+                self.facts.adds.append(
+                    (self._scope, self._order, receiver, node, self._statement, self._loops[-1] > 0)
+                )
+            elif method in ("fit", "fit_generator"):
+                self.facts.fits.append(FitCall(self._scope, self._order, receiver, node))
+            elif method == "add_argument":
+                self.facts.arguments.append(node)
+
+    def _layer_kind(self, node: cst.Call, qualified: set[str]) -> str | None:
+        for name in qualified:
+            cls = keras_names.layer_class(name)
+            if cls is not None:
+                return keras_names.canonical_kind(cls)
+            if keras_names.is_input(name):
+                return "Input"
+        if (
+            not qualified
+            and self.facts.star_layers
+            and isinstance(node.func, cst.Name)
+            and node.func.value in keras_names.STAR_IMPORTABLE_LAYERS
+        ):
+            return keras_names.canonical_kind(node.func.value)
+        return None
+
+    def module_code(self, node: cst.CSTNode) -> str:
+        return self.facts.module.code_for_node(node)
+
+
+def collect_facts(module: cst.Module) -> ScriptFacts:
+    facts = ScriptFacts(module)
+    # Star imports must be known before the calls they explain are visited.
+    facts.star_layers = any(
+        isinstance(stmt, cst.SimpleStatementLine)
+        and any(
+            isinstance(small, cst.ImportFrom)
+            and isinstance(small.names, cst.ImportStar)
+            and small.module is not None
+            and keras_names.is_layers_module(cst.helpers.get_full_name_for_node(small.module) or "")
+            for small in stmt.body
+        )
+        for stmt in module.body
+    )
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    wrapper.visit(_FactCollector(facts))
+    return facts
+
+
+@dataclass
+class _Candidate:
+    """A model construction, with what is known so far of its name and layers."""
+
+    construction: Construction
+    name: str
+    returned_from: str | None
+
+
+def locate(module: cst.Module, model_name: str | None = None) -> ModelView:
+    """The ModelView of the model the script trains (or the one called `model_name`)."""
+    facts = collect_facts(module)
+    candidates = [_describe(c, facts) for c in facts.constructions]
+    candidates = [c for c in candidates if c is not None]
+    if not candidates:
+        raise ModelNotFoundError(f"no Keras model found: {_LOOKED_FOR}")
+    if model_name is not None:
+        named = [c for c in candidates if model_name in (c.name, c.construction.scope, c.returned_from)]
+        if not named:
+            found = ", ".join(sorted({c.name for c in candidates}))
+            raise ModelNotFoundError(f"no model named {model_name!r}; models found: {found}")
+        candidates = named
+    trained = [(c, fit) for c in candidates if (fit := _fit_for(c, facts)) is not None]
+    if trained:
+        chosen, fit = trained[-1]
+    elif len(candidates) == 1:
+        chosen, fit = candidates[0], None
+    else:
+        found = ", ".join(c.name for c in candidates)
+        raise ModelNotFoundError(
+            f"several models ({found}) and none is trained with .fit(); choose one with --model NAME"
+        )
+    return _assemble(chosen, fit, facts)
+
+
+def _describe(construction: Construction, facts: ScriptFacts) -> _Candidate | None:
+    statement = construction.statement
+    target = None
+    if statement is not None:
+        for small in statement.body:
+            if isinstance(small, (cst.Assign, cst.AnnAssign)):
+                value = small.value
+                node = small.targets[0].target if isinstance(small, cst.Assign) else small.target
+                if value is construction.call:
+                    target = facts.module.code_for_node(node)
+    returned_from = None
+    scope = construction.scope
+    for ret_scope, value in facts.returns:
+        if ret_scope != scope:
+            continue
+        if value is construction.call or (
+            target is not None and facts.module.code_for_node(value) == target
+        ):
+            returned_from = scope
+    if target is None and returned_from is None:
+        return None  # a model built and thrown away (or passed straight on): nothing to tune
+    return _Candidate(construction, target or f"{scope}()", returned_from)
+
+
+def _fit_for(candidate: _Candidate, facts: ScriptFacts) -> FitCall | None:
+    """The last `fit` that trains this model: on its own name, or on what its builder returns."""
+    scope = candidate.construction.scope
+    direct = [f for f in facts.fits if f.scope == scope and f.receiver == candidate.name]
+    if direct:
+        return direct[-1]
+    if candidate.returned_from is None:
+        return None
+    builder = candidate.returned_from.rsplit(".", 1)[-1]
+    for assignment in reversed(facts.assignments):
+        value = assignment.value
+        if (
+            isinstance(value, cst.Call)
+            and facts.module.code_for_node(value.func).rsplit(".", 1)[-1] == builder
+        ):
+            name = facts.module.code_for_node(assignment.target)
+            fits = [f for f in facts.fits if f.scope == assignment.scope and f.receiver == name]
+            if fits:
+                return fits[-1]
+    return None
+
+
+def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) -> ModelView:
+    construction = candidate.construction
+    notes: list[str] = []
+    input_name = None
+    if construction.kind == "sequential":
+        layers, style = _sequential_layers(candidate, facts)
+        input_shape = _sequential_input_shape(layers)
+    else:
+        layers, input_name, input_shape = _functional_layers(candidate, facts, notes)
+        style = "functional"
+    if not layers:
+        raise ModelNotFoundError(
+            f"model {candidate.name!r} ({construction.scope}) has no layers we can read; "
+            "layers must be keras layer calls"
+        )
+    epochs = resolve_epochs(fit, facts) if fit is not None else None
+    if fit is None:
+        notes.append(f"no .fit() call trains {candidate.name!r}: epochs cannot be changed")
+    return ModelView(
+        module=facts.module,
+        name=candidate.name,
+        scope=construction.scope,
+        style=style,
+        layers=tuple(layers),
+        epochs=epochs,
+        input_shape=input_shape,
+        input_name=input_name,
+        layer_imports=dict(facts.layer_imports),
+        star_import=facts.star_layers,
+        notes=tuple(notes),
+    )
+
+
+def _sequential_layers(candidate: _Candidate, facts: ScriptFacts) -> tuple[list[Layer], str]:
+    call = candidate.construction.call
+    layers: list[Layer] = []
+    style = "sequential-add"
+    listed = find_arg(call, 0, "layers")
+    if listed is not None and isinstance(listed.value, cst.List):
+        style = "sequential-list"
+        for element in listed.value.elements:
+            if isinstance(element, cst.Element):
+                layers.append(_layer(len(layers), element.value, ListedLayer(listed.value, element), facts))
+    scope, order = candidate.construction.scope, candidate.construction.order
+    for add_scope, add_order, receiver, add_call, statement, in_loop in facts.adds:
+        if add_scope == scope and add_order >= order and receiver == candidate.name:
+            holder = AddedLayer(statement, receiver, in_loop)
+            layers.append(_layer(len(layers), add_call.args[0].value, holder, facts))
+    if layers and style == "sequential-list" and any(isinstance(x.holder, AddedLayer) for x in layers):
+        style = "sequential-add"
+    return layers, style
+
+
+def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> Layer:
+    if isinstance(expr, cst.Call):
+        kind = facts.layer_kinds.get(expr) or facts.module.code_for_node(expr.func)
+        return Layer(index, kind, facts.module.code_for_node(expr.func), expr, holder)
+    return Layer(index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder)
+
+
+def _sequential_input_shape(layers: list[Layer]) -> tuple[int | None, ...] | None:
+    if not layers:
+        return None
+    first = layers[0]
+    if first.kind in keras_names.INPUT_KINDS:
+        return first.ints_arg(0, "shape", "input_shape")
+    shape = first.ints_arg(None, "input_shape")
+    if shape is None and (dim := first.int_arg(None, "input_dim")) is not None:
+        shape = (dim,)
+    return shape
+
+
+def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[str]):
+    """Walk back from the model's outputs through `x = Layer(...)(x)` assignments to its Input."""
+    call = candidate.construction.call
+    inputs_arg, outputs_arg = find_arg(call, 0, "inputs"), find_arg(call, 1, "outputs")
+    if outputs_arg is None:
+        return [], None, None
+    scope = candidate.construction.scope
+    chain: list[tuple[cst.Call, AppliedLayer]] = []
+    input_name = None
+    input_shape = None
+    expr: cst.BaseExpression | None = outputs_arg.value
+    before = candidate.construction.order
+    statement = candidate.construction.statement
+    assigned: Assignment | None = None
+    while expr is not None and len(chain) < 1000:
+        if isinstance(expr, cst.Name):
+            assigned = facts.last_assignment(scope, expr.value, before)
+            if assigned is None:
+                break
+            before, statement, expr = assigned.order, assigned.statement, assigned.value
+            continue
+        if (
+            isinstance(expr, cst.Call)
+            and isinstance(expr.func, cst.Call)
+            and expr.func in facts.layer_kinds
+        ):
+            source = expr.args[0].value if expr.args else None
+            target = None
+            if assigned is not None and assigned.value is expr and isinstance(assigned.target, cst.Name):
+                target = assigned.target.value
+            source_name = source.value if isinstance(source, cst.Name) else None
+            chain.append((expr.func, AppliedLayer(statement, target, source_name)))
+            expr = source
+            continue
+        if isinstance(expr, cst.Call) and facts.layer_kinds.get(expr) == "Input":
+            input_shape = literal_ints(a.value) if (a := find_arg(expr, 0, "shape")) else None
+            if inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
+                input_name = inputs_arg.value.value
+            break
+        notes.append(f"stopped reading the model at `{facts.module.code_for_node(expr)}`")
+        break
+    chain.reverse()
+    layers = [
+        Layer(i, facts.layer_kinds[c], facts.module.code_for_node(c.func), c, holder)
+        for i, (c, holder) in enumerate(chain)
+    ]
+    return layers, input_name, input_shape

@@ -1,0 +1,58 @@
+"""Small helpers rules share to write new code in the script's own habits (quotes, aliases)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from mutator.callargs import find_arg
+from mutator.model_view import Layer, ModelView
+
+
+def quote_of(view: ModelView, near: cst.Call | None = None) -> str:
+    """The quote character the script uses: the one in `near` if it has a string, else the file's."""
+    for root in (near, view.module):
+        if root is None:
+            continue
+        finder = _FirstString()
+        root.visit(finder)
+        if finder.quote:
+            return finder.quote
+    return '"'
+
+
+class _FirstString(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.quote = ""
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> bool:
+        if not self.quote:
+            self.quote = node.quote[0]
+        return False
+
+
+def string(value: str, quote: str) -> cst.SimpleString:
+    return cst.SimpleString(f"{quote}{value}{quote}")
+
+
+def with_keyword(call: cst.Call, keyword: str, value: cst.BaseExpression, position: int | None = None) -> cst.Call:
+    """`call` with `keyword` set to `value`: replaced where it is written, added at the end if not."""
+    arg = find_arg(call, position, keyword)
+    if arg is not None:
+        return call.with_changes(args=[a.with_changes(value=value) if a is arg else a for a in call.args])
+    new_arg = cst.Arg(
+        value=value,
+        keyword=cst.Name(keyword),
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        ),
+    )
+    args = list(call.args)
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    return call.with_changes(args=[*args, new_arg])
+
+
+def sibling_callee(layer: Layer, class_name: str) -> str:
+    """How the script would spell `class_name` next to `layer` (`layers.Conv2D` -> `layers.X`)."""
+    prefix, dot, _ = layer.written_as.rpartition(".")
+    return f"{prefix}{dot}{class_name}"

@@ -1,0 +1,87 @@
+"""add_dense: a hidden Dense layer before the output layer (seed 002's "add a layer" for ANNs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mutator.callargs import integer, tidy_call
+from mutator.candidate import Candidate, Proposal, Skip
+from mutator.insertion import CannotInsert, insert_layers_after
+from mutator.model_view import ModelView
+from rules._rule import Example
+from rules._style import quote_of, string, with_keyword
+from rules.add_conv_block import ONE_OF_A_KIND
+
+_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
+
+
+@dataclass(frozen=True)
+class AddDense:
+    """Insert a hidden Dense layer just before the output layer.
+
+    Why: a hidden layer between the features and the classifier adds capacity cheaply. The new
+    layer copies the last hidden Dense when there is one, else the output layer with `units` and
+    `activation`. Safety: at most `max_hidden` hidden Dense layers; never before the first layer.
+    """
+
+    units: int = 64
+    activation: str = "relu"
+    max_hidden: int = 3
+
+    name: ClassVar[str] = "add_dense"
+    description: ClassVar[str] = "add a hidden Dense layer before the output layer"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            _IMPORTS + "model = Sequential()\nmodel.add(Flatten())\n"
+            "model.add(Dense(10, activation='softmax'))\n",
+            _IMPORTS + "model = Sequential()\nmodel.add(Flatten())\n"
+            "model.add(Dense(64, activation='relu'))\n"
+            "model.add(Dense(10, activation='softmax'))\n",
+        ),
+        Example(
+            _IMPORTS + "model = Sequential([\n    Dense(32, activation='relu', input_dim=64),\n"
+            "    Dense(10, activation='softmax'),\n])\n",
+            _IMPORTS + "model = Sequential([\n    Dense(32, activation='relu', input_dim=64),\n"
+            "    Dense(32, activation='relu'),\n"
+            "    Dense(10, activation='softmax'),\n])\n",
+        ),
+    )
+    no_match: ClassVar[tuple[str, ...]] = (
+        _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, activation='softmax', input_dim=64))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Flatten())\n",
+    )
+
+    def propose(self, view: ModelView) -> list[Proposal]:
+        dense = [layer for layer in view.layers_of({"Dense"}) if layer.call is not None]
+        if not dense:
+            return []
+        output, hidden = dense[-1], dense[:-1]
+        if output.index == 0:
+            return [Skip(self.name, 0, "the output layer is the model's first layer")]
+        if len(hidden) >= self.max_hidden:
+            return [Skip(self.name, output.index, f"already {len(hidden)} hidden Dense layers")]
+        assert output.call is not None
+        if hidden and hidden[-1].call is not None:
+            new = tidy_call(hidden[-1].call, ONE_OF_A_KIND)
+            units = hidden[-1].int_arg(0, "units", "output_dim")
+        else:
+            quote = quote_of(view, output.call)
+            new = tidy_call(output.call, ONE_OF_A_KIND)
+            new = with_keyword(new, "units", integer(self.units), position=0)
+            new = with_keyword(new, "activation", string(self.activation, quote), position=1)
+            units = self.units
+        anchor = view.layers[output.index - 1]
+        try:
+            edits = insert_layers_after(view, anchor, [new])
+        except CannotInsert as exc:
+            return [Skip(self.name, output.index, str(exc))]
+        return [
+            Candidate(
+                self.name,
+                anchor.index,
+                {"after": anchor.index, "units": units},
+                f"after layer {anchor.index}: new hidden Dense({units if units is not None else '?'})",
+                edits,
+            )
+        ]

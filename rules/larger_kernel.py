@@ -1,0 +1,97 @@
+"""larger_kernel: widen a convolution's kernel, 3 -> 5 -> 7 (seed 002's second move)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import libcst as cst
+
+from mutator import shapes
+from mutator.callargs import integer, literal_int, literal_ints
+from mutator.candidate import Candidate, Edit, Proposal, Replace, Skip
+from mutator.keras_names import CONV_KINDS
+from mutator.model_view import Layer, ModelView
+from rules._rule import Example
+
+_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
+
+
+@dataclass(frozen=True)
+class LargerKernel:
+    """Grow a Conv layer's kernel by `step` in every dimension, up to `max_kernel`.
+
+    Why: a larger receptive field sees larger patterns. Safety: stops where the kernel would not
+    fit the feature map it reads (when the input shape is written), and at `max_kernel` otherwise.
+    """
+
+    step: int = 2
+    max_kernel: int = 7
+
+    name: ClassVar[str] = "larger_kernel"
+    description: ClassVar[str] = "grow a Conv layer's kernel (3 -> 5 -> 7), within the input size"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), input_shape=(28, 28, 1)))\n",
+            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (5, 5), input_shape=(28, 28, 1)))\n",
+        ),
+        Example(
+            "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=3)])\n",
+            "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=5)])\n",
+        ),
+    )
+    no_match: ClassVar[tuple[str, ...]] = (
+        # a 7x7 kernel on a 6x6 input would not fit
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(8, 5, input_shape=(6, 6, 1)))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(8, 7))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(8, size))\n",
+    )
+
+    def propose(self, view: ModelView) -> list[Proposal]:
+        proposals: list[Proposal] = []
+        ops = shapes.model_ops(view)
+        for layer in view.layers_of(CONV_KINDS):
+            proposals.append(self._propose_one(view, layer, ops))
+        return proposals
+
+    def _propose_one(self, view: ModelView, layer: Layer, ops: list) -> Proposal:
+        arg = layer.arg(1, "kernel_size")
+        if arg is None:
+            return Skip(self.name, layer.index, "kernel_size not given")
+        single = literal_int(arg.value)
+        many = literal_ints(arg.value)
+        if single is None and (many is None or None in many):
+            return Skip(self.name, layer.index, f"kernel_size={view.code(arg.value)} is not a literal")
+        old = (single,) if single is not None else tuple(v for v in many if v is not None)
+        new = tuple(min(k + self.step, self.max_kernel) for k in old)
+        if new == old:
+            return Skip(self.name, layer.index, f"kernel {old} is at the cap ({self.max_kernel})")
+        op = ops[layer.index]
+        if op.kind == "window":
+            trial = list(ops)
+            trial[layer.index] = replace(op, window=new * (len(op.window) // len(new)))
+            if shapes.fits(view, trial) is False:
+                return Skip(
+                    self.name, layer.index,
+                    f"a kernel of {_fmt(new)} would not fit the feature map at layer {layer.index}",
+                )
+        edits: tuple[Edit, ...]
+        if single is not None:
+            edits = (Replace(arg.value, integer(new[0])),)
+        else:
+            assert isinstance(arg.value, (cst.Tuple, cst.List))
+            edits = tuple(
+                Replace(element.value, integer(value))
+                for element, value in zip(arg.value.elements, new, strict=True)
+            )
+        return Candidate(
+            self.name,
+            layer.index,
+            {"kernel": [list(old), list(new)]},
+            f"layer {layer.index} ({layer.written_as}): kernel {_fmt(old)} -> {_fmt(new)}",
+            edits,
+        )
+
+
+def _fmt(kernel: tuple[int, ...]) -> str:
+    return "x".join(str(k) for k in kernel)

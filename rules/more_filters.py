@@ -1,0 +1,76 @@
+"""more_filters: give a convolution more filters (seed 002's first move)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mutator.callargs import integer, literal_int
+from mutator.candidate import Candidate, Proposal, Replace, Skip
+from mutator.keras_names import CONV_KINDS
+from mutator.model_view import ModelView
+from rules._rule import Example
+
+_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense\n"
+_KERAS = "import keras\nfrom keras import layers\n"
+
+
+@dataclass(frozen=True)
+class MoreFilters:
+    """Multiply a Conv layer's filters by `factor`, up to `max_filters`.
+
+    Why: a convolution with too few filters cannot represent enough features; doubling is the
+    usual step. Safety: only a literal filter count is changed; `Conv2D(n, 3)` is skipped.
+    """
+
+    factor: int = 2
+    max_filters: int = 512
+
+    name: ClassVar[str] = "more_filters"
+    description: ClassVar[str] = "multiply a Conv layer's filters (x2, up to 512)"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), activation='relu'))  # first\n",
+            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(64, (3, 3), activation='relu'))  # first\n",
+        ),
+        Example(
+            _KERAS + "model = keras.Sequential([\n    layers.Conv2D(filters=8, kernel_size=3),\n"
+            "    layers.Conv2D(filters=16, kernel_size=3),\n])\n",
+            _KERAS + "model = keras.Sequential([\n    layers.Conv2D(filters=8, kernel_size=3),\n"
+            "    layers.Conv2D(filters=32, kernel_size=3),\n])\n",
+            site=1,
+        ),
+    )
+    no_match: ClassVar[tuple[str, ...]] = (
+        _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(n_filters, 3))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(512, 3))\n",
+    )
+
+    def propose(self, view: ModelView) -> list[Proposal]:
+        proposals: list[Proposal] = []
+        for layer in view.layers_of(CONV_KINDS):
+            arg = layer.arg(0, "filters", "nb_filter")
+            if arg is None:
+                proposals.append(Skip(self.name, layer.index, "filters not given"))
+                continue
+            value = literal_int(arg.value)
+            if value is None:
+                reason = f"filters={view.code(arg.value)} is not a literal"
+                proposals.append(Skip(self.name, layer.index, reason))
+                continue
+            new = min(value * self.factor, self.max_filters)
+            if new <= value:
+                reason = f"{value} filters is already at the cap ({self.max_filters})"
+                proposals.append(Skip(self.name, layer.index, reason))
+                continue
+            proposals.append(
+                Candidate(
+                    self.name,
+                    layer.index,
+                    {"filters": [value, new]},
+                    f"layer {layer.index} ({layer.written_as}): filters {value} -> {new}",
+                    (Replace(arg.value, integer(new)),),
+                )
+            )
+        return proposals
