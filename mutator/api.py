@@ -32,7 +32,9 @@ class Script:
         return cls(path, text, module, locate(module, model_name))
 
     @classmethod
-    def from_text(cls, text: str, path: Path | str = "<script>", model_name: str | None = None) -> Script:
+    def from_text(
+        cls, text: str, path: Path | str = "<script>", model_name: str | None = None
+    ) -> Script:
         module = parse_script(text, path)
         return cls(Path(path), text, module, locate(module, model_name))
 
@@ -43,9 +45,7 @@ def rules_named(names: Sequence[str] | None) -> list[Rule]:
         return default_rules()
     unknown = [name for name in names if name not in RULES_BY_NAME]
     if unknown:
-        raise UsageError(
-            f"unknown rule {unknown[0]!r}; rules are: {', '.join(RULES_BY_NAME)}"
-        )
+        raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(RULES_BY_NAME)}")
     return [RULES_BY_NAME[name]() for name in names]
 
 

@@ -140,7 +140,9 @@ def tidy_call(call: cst.Call, drop_keywords: frozenset[str] = frozenset()) -> cs
         arg for arg in call.args if arg.keyword is None or arg.keyword.value not in drop_keywords
     ]
     return call.with_changes(
-        args=_joined([arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace("")) for arg in kept])
+        args=_joined(
+            [arg.with_changes(whitespace_after_arg=cst.SimpleWhitespace("")) for arg in kept]
+        )
         if kept
         else [],
         whitespace_after_func=cst.SimpleWhitespace(""),

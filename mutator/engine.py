@@ -85,7 +85,9 @@ def verify(source: str, rule: str) -> None:
         compile(source, "<rewritten>", "exec", dont_inherit=True)
     except (cst.ParserSyntaxError, SyntaxError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RewriteError(f"rule {rule} produced invalid code ({message}); nothing written") from None
+        raise RewriteError(
+            f"rule {rule} produced invalid code ({message}); nothing written"
+        ) from None
 
 
 def unified_diff(before: str, after: str, filename: str) -> str:

@@ -47,7 +47,10 @@ def _resolve_name(name: str, fit: FitCall, facts: ScriptFacts, hops: int) -> Epo
             if value is None:
                 return _unresolved(fit, name, f"the default of parameter {name!r} is not a literal")
             return EpochsSite(
-                "parameter", value, parameter, fit.call,
+                "parameter",
+                value,
+                parameter,
+                fit.call,
                 f"default of parameter {name}={value} in {fit.scope}()",
             )
         assignment = facts.last_assignment("<module>", name, 1 << 62)
@@ -55,7 +58,9 @@ def _resolve_name(name: str, fit: FitCall, facts: ScriptFacts, hops: int) -> Epo
         return _unresolved(fit, name, f"no assignment to {name!r} found")
     value = literal_int(assignment.value)
     if value is not None:
-        where = "module constant" if assignment.scope == "<module>" and name.isupper() else "variable"
+        where = (
+            "module constant" if assignment.scope == "<module>" and name.isupper() else "variable"
+        )
         kind = "constant" if where == "module constant" else "variable"
         return EpochsSite(kind, value, assignment.value, fit.call, f"{name} = {value} ({where})")
     inner = _resolve(assignment.value, fit, facts, hops + 1)

@@ -20,7 +20,9 @@ class CannotInsert(Exception):
     """The model's shape at that point does not allow adding a layer safely (message says why)."""
 
 
-def insert_layers_after(view: ModelView, layer: Layer, calls: Sequence[cst.Call]) -> tuple[Edit, ...]:
+def insert_layers_after(
+    view: ModelView, layer: Layer, calls: Sequence[cst.Call]
+) -> tuple[Edit, ...]:
     """Edits that put `calls` (new layer constructors) right after `layer` in the model."""
     holder = layer.holder
     if isinstance(holder, ListedLayer):
@@ -48,7 +50,9 @@ def insert_layers_after(view: ModelView, layer: Layer, calls: Sequence[cst.Call]
 
 def _statements(view: ModelView, lines: Sequence[str]) -> tuple[cst.BaseStatement, ...]:
     config = view.module.config_for_parsing
-    return tuple(cst.parse_statement(line + config.default_newline, config=config) for line in lines)
+    return tuple(
+        cst.parse_statement(line + config.default_newline, config=config) for line in lines
+    )
 
 
 def import_edit(view: ModelView, like: str, name: str) -> tuple[Edit, ...]:

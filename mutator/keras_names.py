@@ -12,8 +12,12 @@ import re
 # keras, tf.keras, tensorflow.python.keras, keras.src...: the package prefixes Keras has lived under.
 _KERAS = r"(?:tensorflow\.(?:python\.)?)?keras(?:\.src)?"
 _LAYER = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*\.([A-Z]\w*)$")
-_SEQUENTIAL = re.compile(rf"^{_KERAS}(?:\.models|\.engine\.sequential|\.models\.sequential)?\.Sequential$")
-_MODEL = re.compile(rf"^{_KERAS}(?:\.models|\.engine\.training|\.models\.model)?\.(?:Model|Functional)$")
+_SEQUENTIAL = re.compile(
+    rf"^{_KERAS}(?:\.models|\.engine\.sequential|\.models\.sequential)?\.Sequential$"
+)
+_MODEL = re.compile(
+    rf"^{_KERAS}(?:\.models|\.engine\.training|\.models\.model)?\.(?:Model|Functional)$"
+)
 _INPUT = re.compile(rf"^{_KERAS}(?:\.layers|\.engine\.input_layer)?\.Input$")
 _LAYERS_MODULE = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*$")
 
@@ -35,23 +39,35 @@ CANONICAL_KIND = {
 }
 
 CONV_KINDS = frozenset({"Conv1D", "Conv2D", "Conv3D"})
-POOL_KINDS = frozenset(
-    f"{op}Pooling{d}D" for op in ("Max", "Average") for d in (1, 2, 3)
-)
+POOL_KINDS = frozenset(f"{op}Pooling{d}D" for op in ("Max", "Average") for d in (1, 2, 3))
 FLATTENING_KINDS = frozenset(
     {"Flatten"} | {f"Global{op}Pooling{d}D" for op in ("Max", "Average") for d in (1, 2, 3)}
 )
 # Layers that leave the feature map's spatial size as it is.
 SHAPE_PRESERVING_KINDS = frozenset(
-    {"Dropout", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "SpatialDropout1D",
-     "SpatialDropout2D", "SpatialDropout3D", "LayerNormalization", "GaussianNoise"}
+    {
+        "Dropout",
+        "BatchNormalization",
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "LayerNormalization",
+        "GaussianNoise",
+    }
 )
 INPUT_KINDS = frozenset({"Input", "InputLayer"})
 
 # What `from keras.layers import *` can bring in that rules care about (star imports cannot be
 # resolved by libcst, so a bare name is accepted when it is one of these and is not defined locally).
 STAR_IMPORTABLE_LAYERS = frozenset(
-    CONV_KINDS | POOL_KINDS | FLATTENING_KINDS | SHAPE_PRESERVING_KINDS | set(CANONICAL_KIND)
+    CONV_KINDS
+    | POOL_KINDS
+    | FLATTENING_KINDS
+    | SHAPE_PRESERVING_KINDS
+    | set(CANONICAL_KIND)
     | {"Dense", "Input", "InputLayer", "Reshape"}
 )
 

@@ -18,6 +18,7 @@ from mutator.epochs import resolve_epochs
 from mutator.errors import ModelNotFoundError
 from mutator.facts import Assignment, Construction, FitCall, ScriptFacts
 from mutator.model_view import (
+    UNKNOWN_KIND,
     AddedLayer,
     AppliedLayer,
     Layer,
@@ -46,7 +47,11 @@ class _FactCollector(cst.CSTVisitor):
 
     # -- scope and statement tracking ------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        name = node.name.value if self._scopes == ["<module>"] else f"{self._scopes[-1]}.{node.name.value}"
+        name = (
+            node.name.value
+            if self._scopes == ["<module>"]
+            else f"{self._scopes[-1]}.{node.name.value}"
+        )
         self._scopes.append(name)
         self._loops.append(0)
         self.facts.functions[name] = node
@@ -56,7 +61,11 @@ class _FactCollector(cst.CSTVisitor):
         self._loops.pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(node.name.value if self._scopes == ["<module>"] else f"{self._scopes[-1]}.{node.name.value}")
+        self._scopes.append(
+            node.name.value
+            if self._scopes == ["<module>"]
+            else f"{self._scopes[-1]}.{node.name.value}"
+        )
         self._loops.append(0)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -109,7 +118,9 @@ class _FactCollector(cst.CSTVisitor):
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1 and self._statement is not None:
             self.facts.assignments.append(
-                Assignment(self._scope, self._order, node.targets[0].target, node.value, self._statement)
+                Assignment(
+                    self._scope, self._order, node.targets[0].target, node.value, self._statement
+                )
             )
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
@@ -204,7 +215,9 @@ def locate(module: cst.Module, model_name: str | None = None) -> ModelView:
     if not candidates:
         raise ModelNotFoundError(f"no Keras model found: {_LOOKED_FOR}")
     if model_name is not None:
-        named = [c for c in candidates if model_name in (c.name, c.construction.scope, c.returned_from)]
+        named = [
+            c for c in candidates if model_name in (c.name, c.construction.scope, c.returned_from)
+        ]
         if not named:
             found = ", ".join(sorted({c.name for c in candidates}))
             raise ModelNotFoundError(f"no model named {model_name!r}; models found: {found}")
@@ -310,22 +323,32 @@ def _sequential_layers(candidate: _Candidate, facts: ScriptFacts) -> tuple[list[
         style = "sequential-list"
         for element in listed.value.elements:
             if isinstance(element, cst.Element):
-                layers.append(_layer(len(layers), element.value, ListedLayer(listed.value, element), facts))
+                layers.append(
+                    _layer(len(layers), element.value, ListedLayer(listed.value, element), facts)
+                )
     scope, order = candidate.construction.scope, candidate.construction.order
     for add_scope, add_order, receiver, add_call, statement, in_loop in facts.adds:
         if add_scope == scope and add_order >= order and receiver == candidate.name:
             holder = AddedLayer(statement, receiver, in_loop)
             layers.append(_layer(len(layers), add_call.args[0].value, holder, facts))
-    if layers and style == "sequential-list" and any(isinstance(x.holder, AddedLayer) for x in layers):
+    if (
+        layers
+        and style == "sequential-list"
+        and any(isinstance(x.holder, AddedLayer) for x in layers)
+    ):
         style = "sequential-add"
     return layers, style
 
 
 def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> Layer:
     if isinstance(expr, cst.Call):
-        kind = facts.layer_kinds.get(expr) or facts.module.code_for_node(expr.func)
+        # A call that does not resolve to keras.layers (a custom layer, a same-named class from
+        # another library) is kept in its place but no rule will touch it.
+        kind = facts.layer_kinds.get(expr, UNKNOWN_KIND)
         return Layer(index, kind, facts.module.code_for_node(expr.func), expr, holder)
-    return Layer(index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder)
+    return Layer(
+        index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder
+    )
 
 
 def _sequential_input_shape(layers: list[Layer]) -> tuple[int | None, ...] | None:
@@ -368,7 +391,11 @@ def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[st
         ):
             source = expr.args[0].value if expr.args else None
             target = None
-            if assigned is not None and assigned.value is expr and isinstance(assigned.target, cst.Name):
+            if (
+                assigned is not None
+                and assigned.value is expr
+                and isinstance(assigned.target, cst.Name)
+            ):
                 target = assigned.target.value
             source_name = source.value if isinstance(source, cst.Name) else None
             chain.append((expr.func, AppliedLayer(statement, target, source_name)))

@@ -14,7 +14,9 @@ import libcst as cst
 from mutator.callargs import find_arg, literal_int, literal_ints
 
 Style = Literal["sequential-add", "sequential-list", "functional"]
-EpochsKind = Literal["literal", "constant", "variable", "parameter", "argparse", "default", "unresolved"]
+EpochsKind = Literal[
+    "literal", "constant", "variable", "parameter", "argparse", "default", "unresolved"
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +44,9 @@ class AppliedLayer:
     target: str | None
     input_name: str | None
 
+
+#: The kind of a layer that is not a keras.layers class (custom, or a same-named class elsewhere).
+UNKNOWN_KIND = "unknown"
 
 Holder = AddedLayer | ListedLayer | AppliedLayer
 

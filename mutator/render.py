@@ -63,13 +63,19 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
 
     view = script.view
     console = _console()
-    console.print(f"[bold]{script.path}[/bold]: model [bold]{view.name}[/bold] in {view.scope}, "
-                  f"style {view.style}, input shape {view.input_shape or 'unknown'}")
+    console.print(
+        f"[bold]{script.path}[/bold]: model [bold]{view.name}[/bold] in {view.scope}, "
+        f"style {view.style}, input shape {view.input_shape or 'unknown'}"
+    )
     table = Table()
     for column in ("site", "layer", "written as", "arguments"):
         table.add_column(column)
     for layer in view.layers:
-        arguments = ", ".join(view.code(arg).strip().rstrip(",") for arg in layer.call.args) if layer.call else "?"
+        arguments = (
+            ", ".join(view.code(arg).strip().rstrip(",") for arg in layer.call.args)
+            if layer.call
+            else "?"
+        )
         table.add_row(str(layer.index), layer.kind, layer.written_as, arguments)
     console.print(table)
     epochs = view.epochs

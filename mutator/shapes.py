@@ -51,12 +51,16 @@ def spatial_op(layer: Layer) -> SpatialOp:
     if window_arg is None:
         window = (1,) * rank if is_conv else (2,) * rank  # conv needs a kernel; pools default to 2
     else:
-        window = _as_tuple(layer.int_arg(window_pos, window_kw) or layer.ints_arg(window_pos, window_kw), rank)
+        window = _as_tuple(
+            layer.int_arg(window_pos, window_kw) or layer.ints_arg(window_pos, window_kw), rank
+        )
     stride_arg = layer.arg(stride_pos, "strides")
     if stride_arg is None:
         strides = (1,) * rank if is_conv else window
     else:
-        strides = _as_tuple(layer.int_arg(stride_pos, "strides") or layer.ints_arg(stride_pos, "strides"), rank)
+        strides = _as_tuple(
+            layer.int_arg(stride_pos, "strides") or layer.ints_arg(stride_pos, "strides"), rank
+        )
     padding_arg = layer.arg(padding_pos, "padding")
     padding = "valid" if padding_arg is None else literal_str(padding_arg.value)
     if window is None or strides is None or padding not in ("valid", "same", "causal"):
@@ -73,7 +77,8 @@ def apply_op(size: tuple[int, ...], op: SpatialOp) -> tuple[int, ...] | None:
     if op.padding in ("same", "causal"):
         return tuple(math.ceil(n / s) for n, s in zip(size, op.strides, strict=True))
     return tuple(
-        (n - w) // s + 1 if n >= w else 0 for n, w, s in zip(size, op.window, op.strides, strict=True)
+        (n - w) // s + 1 if n >= w else 0
+        for n, w, s in zip(size, op.window, op.strides, strict=True)
     )
 
 
@@ -125,4 +130,3 @@ def fits(view: ModelView, ops: list[SpatialOp]) -> bool | None:
 
 def model_ops(view: ModelView) -> list[SpatialOp]:
     return [spatial_op(layer) for layer in view.layers]
-

@@ -41,7 +41,9 @@ def parse_script(text: str, path: Path | str = "<script>") -> cst.Module:
     except cst.ParserSyntaxError as exc:
         location, message = _python_syntax_error(text) or (
             f"{exc.editor_line}:{exc.editor_column}",
-            re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", str(exc.message).splitlines()[0]),
+            re.sub(
+                r"^(parser error: )?(error at \d+:\d+: )?", "", str(exc.message).splitlines()[0]
+            ),
         )
         raise ScriptSyntaxError(f"{path}:{location}: syntax error: {message}") from None
 

@@ -34,11 +34,15 @@ def string(value: str, quote: str) -> cst.SimpleString:
     return cst.SimpleString(f"{quote}{value}{quote}")
 
 
-def with_keyword(call: cst.Call, keyword: str, value: cst.BaseExpression, position: int | None = None) -> cst.Call:
+def with_keyword(
+    call: cst.Call, keyword: str, value: cst.BaseExpression, position: int | None = None
+) -> cst.Call:
     """`call` with `keyword` set to `value`: replaced where it is written, added at the end if not."""
     arg = find_arg(call, position, keyword)
     if arg is not None:
-        return call.with_changes(args=[a.with_changes(value=value) if a is arg else a for a in call.args])
+        return call.with_changes(
+            args=[a.with_changes(value=value) if a is arg else a for a in call.args]
+        )
     new_arg = cst.Arg(
         value=value,
         keyword=cst.Name(keyword),
@@ -48,7 +52,9 @@ def with_keyword(call: cst.Call, keyword: str, value: cst.BaseExpression, positi
     )
     args = list(call.args)
     if args:
-        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        args[-1] = args[-1].with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
     return call.with_changes(args=[*args, new_arg])
 
 

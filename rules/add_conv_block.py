@@ -53,12 +53,12 @@ class AddConvBlock:
         ),
         Example(
             _KERAS + "inputs = keras.Input(shape=(28, 28, 1))\n"
-            "x = layers.Conv2D(8, 3, activation=\"relu\")(inputs)\n"
+            'x = layers.Conv2D(8, 3, activation="relu")(inputs)\n'
             "x = layers.Flatten()(x)\n"
             "model = keras.Model(inputs, layers.Dense(10)(x))\n",
             _KERAS + "inputs = keras.Input(shape=(28, 28, 1))\n"
-            "x = layers.Conv2D(8, 3, activation=\"relu\")(inputs)\n"
-            "x = layers.Conv2D(16, 3, activation=\"relu\")(x)\n"
+            'x = layers.Conv2D(8, 3, activation="relu")(inputs)\n'
+            'x = layers.Conv2D(16, 3, activation="relu")(x)\n'
             "x = layers.MaxPooling2D((2, 2))(x)\n"
             "x = layers.Flatten()(x)\n"
             "model = keras.Model(inputs, layers.Dense(10)(x))\n",
@@ -67,7 +67,8 @@ class AddConvBlock:
     no_match: ClassVar[tuple[str, ...]] = (
         _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n",
         # 4x4 -> conv 3x3 -> 2x2 -> pool -> 1x1: no room for another block
-        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(8, 3, padding='valid', input_shape=(4, 4, 1)))\n"
+        _IMPORTS
+        + "model = Sequential()\nmodel.add(Conv2D(8, 3, padding='valid', input_shape=(4, 4, 1)))\n"
         "model.add(MaxPooling2D(2))\nmodel.add(Flatten())\n",
     )
 
@@ -77,9 +78,18 @@ class AddConvBlock:
             return []
         last = convs[-1]
         if len(convs) >= self.max_conv_layers:
-            return [Skip(self.name, last.index, f"already {len(convs)} Conv layers (cap {self.max_conv_layers})")]
+            return [
+                Skip(
+                    self.name,
+                    last.index,
+                    f"already {len(convs)} Conv layers (cap {self.max_conv_layers})",
+                )
+            ]
         end = last.index
-        while end + 1 < len(view.layers) and view.layers[end + 1].kind in POOL_KINDS | SHAPE_PRESERVING_KINDS:
+        while (
+            end + 1 < len(view.layers)
+            and view.layers[end + 1].kind in POOL_KINDS | SHAPE_PRESERVING_KINDS
+        ):
             end += 1
         try:
             return [self._candidate(view, last, view.layers[end])]
@@ -129,11 +139,15 @@ class AddConvBlock:
             edits = import_edit(view, conv.written_as, class_name)
         return call, edits
 
-    def _fits(self, view: ModelView, anchor: Layer, conv: cst.Call, pool: cst.Call, kind: str) -> bool:
+    def _fits(
+        self, view: ModelView, anchor: Layer, conv: cst.Call, pool: cst.Call, kind: str
+    ) -> bool:
         ops = shapes.model_ops(view)
         new_ops = [
             shapes.spatial_op(Layer(-1, kind, "", conv, anchor.holder)),
-            shapes.spatial_op(Layer(-1, f"MaxPooling{spatial_rank(kind) or 2}D", "", pool, anchor.holder)),
+            shapes.spatial_op(
+                Layer(-1, f"MaxPooling{spatial_rank(kind) or 2}D", "", pool, anchor.holder)
+            ),
         ]
         trial = ops[: anchor.index + 1] + new_ops + ops[anchor.index + 1 :]
         return shapes.fits(view, trial) is not False

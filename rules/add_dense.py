@@ -48,7 +48,8 @@ class AddDense:
         ),
     )
     no_match: ClassVar[tuple[str, ...]] = (
-        _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, activation='softmax', input_dim=64))\n",
+        _IMPORTS
+        + "model = Sequential()\nmodel.add(Dense(10, activation='softmax', input_dim=64))\n",
         _IMPORTS + "model = Sequential()\nmodel.add(Flatten())\n",
     )
 

@@ -32,8 +32,10 @@ class LargerKernel:
     description: ClassVar[str] = "grow a Conv layer's kernel (3 -> 5 -> 7), within the input size"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
-            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), input_shape=(28, 28, 1)))\n",
-            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (5, 5), input_shape=(28, 28, 1)))\n",
+            _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), input_shape=(28, 28, 1)))\n",
+            _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(32, (5, 5), input_shape=(28, 28, 1)))\n",
         ),
         Example(
             "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=3)])\n",
@@ -61,7 +63,9 @@ class LargerKernel:
         single = literal_int(arg.value)
         many = literal_ints(arg.value)
         if single is None and (many is None or None in many):
-            return Skip(self.name, layer.index, f"kernel_size={view.code(arg.value)} is not a literal")
+            return Skip(
+                self.name, layer.index, f"kernel_size={view.code(arg.value)} is not a literal"
+            )
         old = (single,) if single is not None else tuple(v for v in many if v is not None)
         new = tuple(min(k + self.step, self.max_kernel) for k in old)
         if new == old:
@@ -72,7 +76,8 @@ class LargerKernel:
             trial[layer.index] = replace(op, window=new * (len(op.window) // len(new)))
             if shapes.fits(view, trial) is False:
                 return Skip(
-                    self.name, layer.index,
+                    self.name,
+                    layer.index,
                     f"a kernel of {_fmt(new)} would not fit the feature map at layer {layer.index}",
                 )
         edits: tuple[Edit, ...]

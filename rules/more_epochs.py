@@ -70,6 +70,10 @@ class MoreEpochs:
             edit = Replace(site.fit_call, site.fit_call.with_changes(args=args))
         return [
             Candidate(
-                self.name, 0, {"epochs": [old, new]}, f"epochs {old} -> {new} ({site.detail})", (edit,)
+                self.name,
+                0,
+                {"epochs": [old, new]},
+                f"epochs {old} -> {new} ({site.detail})",
+                (edit,),
             )
         ]

@@ -30,8 +30,10 @@ class MoreFilters:
     description: ClassVar[str] = "multiply a Conv layer's filters (x2, up to 512)"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
-            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), activation='relu'))  # first\n",
-            _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(64, (3, 3), activation='relu'))  # first\n",
+            _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), activation='relu'))  # first\n",
+            _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(64, (3, 3), activation='relu'))  # first\n",
         ),
         Example(
             _KERAS + "model = keras.Sequential([\n    layers.Conv2D(filters=8, kernel_size=3),\n"
