@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 
@@ -14,7 +15,7 @@ from mutator.errors import NothingToChangeError, UsageError
 from mutator.locate import locate
 from mutator.model_view import ModelView
 from mutator.source import load_module, parse_script
-from rules import RULES_BY_NAME, Rule, default_rules
+from rules import RULES_BY_NAME, Rule
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,22 @@ class Script:
         return cls(Path(path), text, module, locate(module, model_name))
 
 
-def rules_named(names: Sequence[str] | None) -> list[Rule]:
-    """Rule instances for `names` (all of them, in the default order, when None)."""
-    if names is None:
-        return default_rules()
-    unknown = [name for name in names if name not in RULES_BY_NAME]
+def rules_named(
+    names: Sequence[str] | None, settings: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Rule]:
+    """Rule instances for `names` (all, in the default order, when None), with their settings."""
+    settings = settings or {}
+    unknown = [name for name in (names or []) if name not in RULES_BY_NAME]
+    unknown += [name for name in settings if name not in RULES_BY_NAME]
     if unknown:
         raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(RULES_BY_NAME)}")
-    return [RULES_BY_NAME[name]() for name in names]
+    rules = []
+    for name in names if names is not None else list(RULES_BY_NAME):
+        try:
+            rules.append(RULES_BY_NAME[name](**settings.get(name, {})))
+        except TypeError as exc:
+            raise UsageError(f"bad settings for rule {name}: {exc}") from None
+    return rules
 
 
 def propose(script: Script, rules: Sequence[Rule]) -> list[Proposal]:
@@ -79,4 +88,10 @@ def choose(proposals: Sequence[Proposal], site: int | None = None) -> Candidate:
 
 
 def rewrite(script: Script, candidate: Candidate) -> engine.Rewrite:
-    return engine.apply(script.module, candidate, script.path.name)
+    return engine.apply(
+        script.module,
+        candidate,
+        script.path.name,
+        before=script.text,
+        parent_of=script.view.parent_of,
+    )

@@ -60,6 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
     where = apply.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", type=Path, help="write the new script here")
     where.add_argument("--in-place", action="store_true", help="overwrite the script")
+    tune = commands.add_parser("tune", help="train, mutate and retrain until the target is reached")
+    _script_args(tune)
+    tune.add_argument("--target", type=float, help="stop when the metric reaches this")
+    tune.add_argument("--metric", help="metric to optimise (default: evaluate's accuracy)")
+    tune.add_argument("--mode", choices=("max", "min", "auto"), help="maximise or minimise")
+    tune.add_argument("--metric-regex", help="read the metric from the script's output instead")
+    tune.add_argument("--min-improvement", type=float, help="smallest gain that counts (0.001)")
+    tune.add_argument("--max-trials", type=int, help="trials in all, baseline included (20)")
+    tune.add_argument("--time-budget", help="stop after this long, e.g. 30m (none)")
+    tune.add_argument("--trial-timeout", help="stop one trial after this long (30m)")
+    tune.add_argument("--seed", type=int, help="seed every trial's random generators")
+    tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
+    tune.add_argument("--runner", choices=("local", "docker"), help="where trials train (local)")
+    tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
+    tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
+    tune.add_argument("script_args", nargs=argparse.REMAINDER, help="after --: the script's own")
+
+    history = commands.add_parser("history", help="the trials of a run and why each was kept")
+    history.add_argument("script", type=Path)
+    history.add_argument("--workdir", type=Path)
     return parser
 
 

@@ -46,9 +46,56 @@ def apply_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_command(args: argparse.Namespace) -> int:
+    from mutator import config, progress, tune
+
+    config_path, table = config.find_config(args.script)
+    script_args = list(args.script_args or [])
+    if script_args and script_args[0] == "--":
+        script_args = script_args[1:]
+    overrides = {
+        "target": args.target,
+        "metric": args.metric,
+        "mode": args.mode,
+        "metric_regex": args.metric_regex,
+        "min_improvement": args.min_improvement,
+        "max_trials": args.max_trials,
+        "time_budget": args.time_budget,
+        "trial_timeout": args.trial_timeout,
+        "seed": args.seed,
+        "rules": args.rules,
+        "runner": args.runner,
+        "retries": args.retries,
+        "script_args": script_args or None,
+    }
+    settings = config.settings_from(table, overrides, str(config_path or "config"))
+    api.rules_named(settings.rules, settings.rule_settings)  # bad rule names fail before training
+    reporter = progress.reporter_for()
+    outcome = tune.tune(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+    reporter.message(tune.summarise(outcome, settings))
+    reporter.message(f"best script: {outcome.run_dir / 'best.py'}")
+    reporter.message(f"report: {outcome.run_dir / 'report.html'}")
+    return 0 if outcome.reached or settings.target is None else 1
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from mutator import tune
+    from mutator.errors import UsageError
+    from mutator.ledger import Ledger
+
+    ledger = Ledger(tune.run_dir_for(args.script, args.workdir))
+    records = ledger.records()
+    if not records:
+        raise UsageError(f"no trials recorded in {ledger.root}; run `mutate tune {args.script}`")
+    render.history_table(records)
+    return 0
+
+
 _HANDLERS = {
     "rules": rules_command,
     "inspect": inspect_command,
     "preview": preview_command,
     "apply": apply_command,
+    "tune": tune_command,
+    "history": history_command,
 }

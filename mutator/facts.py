@@ -52,6 +52,9 @@ class ScriptFacts:
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
+    # id(node) -> parent for the nodes the walk passed (imports excepted): lets the engine find
+    # the path to an edit without walking the tree again.
+    parent_of: dict[int, cst.CSTNode] = field(default_factory=dict)
 
     def last_assignment(self, scope: str, name: str, before: int) -> Assignment | None:
         """The last plain `name = ...` in `scope` that comes before statement number `before`."""

@@ -1,8 +1,8 @@
 """Find the Keras model a script trains, in any of the styles people write it.
 
-One pass over the tree (with libcst's QualifiedNameProvider, so aliases and `tf.keras` resolve)
-collects the raw facts: model constructions, `.add` calls, `fit` calls, assignments, argparse
-options. `locate()` then assembles the trained model's ModelView from them.
+One walk over the tree (`mutator.collect`) gathers the raw facts: model constructions, `.add`
+calls, `fit` calls, assignments, argparse options, with names resolved through the script's
+imports. `locate()` then assembles the trained model's ModelView from them.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
 from mutator import keras_names
 from mutator.callargs import find_arg, literal_ints
+from mutator.collect import collect_facts
 from mutator.epochs import resolve_epochs
 from mutator.errors import ModelNotFoundError
 from mutator.facts import Assignment, Construction, FitCall, ScriptFacts
@@ -30,172 +30,6 @@ _LOOKED_FOR = (
     "looked for `Sequential()` with `.add(...)`, `Sequential([...])`, or `Model(inputs, outputs)` "
     "from keras / tf.keras"
 )
-
-
-class _FactCollector(cst.CSTVisitor):
-    """Records, in source order, every fact the locator needs; decides nothing."""
-
-    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
-
-    def __init__(self, facts: ScriptFacts) -> None:
-        super().__init__()
-        self.facts = facts
-        self._scopes: list[str] = ["<module>"]
-        self._loops = [0]
-        self._statements: list[cst.SimpleStatementLine] = []
-        self._order = 0
-
-    # -- scope and statement tracking ------------------------------------------------------
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        name = (
-            node.name.value
-            if self._scopes == ["<module>"]
-            else f"{self._scopes[-1]}.{node.name.value}"
-        )
-        self._scopes.append(name)
-        self._loops.append(0)
-        self.facts.functions[name] = node
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._scopes.pop()
-        self._loops.pop()
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(
-            node.name.value
-            if self._scopes == ["<module>"]
-            else f"{self._scopes[-1]}.{node.name.value}"
-        )
-        self._loops.append(0)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._scopes.pop()
-        self._loops.pop()
-
-    def visit_For(self, node: cst.For) -> None:
-        self._loops[-1] += 1
-
-    def leave_For(self, original_node: cst.For) -> None:
-        self._loops[-1] -= 1
-
-    def visit_While(self, node: cst.While) -> None:
-        self._loops[-1] += 1
-
-    def leave_While(self, original_node: cst.While) -> None:
-        self._loops[-1] -= 1
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        self._statements.append(node)
-        self._order += 1
-
-    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
-        self._statements.pop()
-
-    @property
-    def _scope(self) -> str:
-        return self._scopes[-1]
-
-    @property
-    def _statement(self) -> cst.SimpleStatementLine | None:
-        return self._statements[-1] if self._statements else None
-
-    # -- facts -----------------------------------------------------------------------------
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if node.module is None or node.relative:
-            return
-        module_name = cst.helpers.get_full_name_for_node(node.module) or ""
-        if not keras_names.is_layers_module(module_name):
-            return
-        if isinstance(node.names, cst.ImportStar):
-            self.facts.star_layers = True
-            return
-        if self._scope == "<module>":
-            for alias in node.names:
-                local = alias.asname.name if alias.asname else alias.name
-                if isinstance(local, cst.Name):
-                    self.facts.layer_imports[local.value] = node
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) == 1 and self._statement is not None:
-            self.facts.assignments.append(
-                Assignment(
-                    self._scope, self._order, node.targets[0].target, node.value, self._statement
-                )
-            )
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None and self._statement is not None:
-            self.facts.assignments.append(
-                Assignment(self._scope, self._order, node.target, node.value, self._statement)
-            )
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None:
-            self.facts.returns.append((self._scope, node.value))
-
-    def visit_Call(self, node: cst.Call) -> None:
-        qualified = {q.name for q in self.get_metadata(QualifiedNameProvider, node, set())}
-        if any(keras_names.is_sequential(q) for q in qualified):
-            self.facts.constructions.append(
-                Construction("sequential", self._scope, self._order, node, self._statement)
-            )
-        elif any(keras_names.is_functional_model(q) for q in qualified):
-            self.facts.constructions.append(
-                Construction("functional", self._scope, self._order, node, self._statement)
-            )
-        kind = self._layer_kind(node, qualified)
-        if kind is not None:
-            self.facts.layer_kinds[node] = kind
-        func = node.func
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            receiver = self.module_code(func.value)
-            if method == "add" and len(node.args) == 1 and self._statement is not None:
-                self.facts.adds.append(
-                    (self._scope, self._order, receiver, node, self._statement, self._loops[-1] > 0)
-                )
-            elif method in ("fit", "fit_generator"):
-                self.facts.fits.append(FitCall(self._scope, self._order, receiver, node))
-            elif method == "add_argument":
-                self.facts.arguments.append(node)
-
-    def _layer_kind(self, node: cst.Call, qualified: set[str]) -> str | None:
-        for name in qualified:
-            cls = keras_names.layer_class(name)
-            if cls is not None:
-                return keras_names.canonical_kind(cls)
-            if keras_names.is_input(name):
-                return "Input"
-        if (
-            not qualified
-            and self.facts.star_layers
-            and isinstance(node.func, cst.Name)
-            and node.func.value in keras_names.STAR_IMPORTABLE_LAYERS
-        ):
-            return keras_names.canonical_kind(node.func.value)
-        return None
-
-    def module_code(self, node: cst.CSTNode) -> str:
-        return self.facts.module.code_for_node(node)
-
-
-def collect_facts(module: cst.Module) -> ScriptFacts:
-    facts = ScriptFacts(module)
-    # Star imports must be known before the calls they explain are visited.
-    facts.star_layers = any(
-        isinstance(stmt, cst.SimpleStatementLine)
-        and any(
-            isinstance(small, cst.ImportFrom)
-            and isinstance(small.names, cst.ImportStar)
-            and small.module is not None
-            and keras_names.is_layers_module(cst.helpers.get_full_name_for_node(small.module) or "")
-            for small in stmt.body
-        )
-        for stmt in module.body
-    )
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    wrapper.visit(_FactCollector(facts))
-    return facts
 
 
 @dataclass
@@ -310,6 +144,7 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
         input_name=input_name,
         layer_imports=dict(facts.layer_imports),
         star_import=facts.star_layers,
+        parent_of=facts.parent_of,
         notes=tuple(notes),
     )
 

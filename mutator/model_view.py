@@ -101,6 +101,7 @@ class ModelView:
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
     star_import: bool = False  # `from keras.layers import *`: every layer name is already bound
     notes: tuple[str, ...] = ()
+    parent_of: dict[int, cst.CSTNode] = field(default_factory=dict, repr=False)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -13,6 +13,7 @@ from mutator.candidate import Candidate, Proposal
 
 if TYPE_CHECKING:
     from mutator.api import Script
+    from mutator.ledger import TrialRecord
     from rules import Rule
 
 
@@ -89,3 +90,26 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
         else:
             where = "" if proposal.site is None else f" @{proposal.site}"
             console.print(f"  {proposal.rule}{where}: [dim]skip: {proposal.reason}[/dim]")
+
+
+def history_table(records: Sequence[TrialRecord]) -> None:
+    from rich.table import Table
+
+    table = Table(title="trials")
+    for column in ("trial", "rule", "change", "metric", "decision", "best", "seconds"):
+        table.add_column(column)
+    colors = {"accepted": "green", "baseline": "blue", "rejected": "dim"}
+    for r in records:
+        metric = f"{r.value:.4f}" if r.value is not None else r.status
+        best = f"{r.best_after:.4f}" if r.best_after is not None else ""
+        table.add_row(
+            str(r.id),
+            r.rule or "-",
+            r.description,
+            metric,
+            r.decision,
+            best,
+            f"{r.seconds:.1f}",
+            style=colors.get(r.decision, ""),
+        )
+    _console().print(table)

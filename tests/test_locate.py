@@ -185,3 +185,21 @@ def test_no_model_is_a_precise_error(text, message):
 def test_unknown_model_name_lists_what_exists():
     with pytest.raises(ModelNotFoundError, match="models found: model"):
         view_of(SEQ + "model = Sequential([Dense(3)])\n", model="net")
+
+
+def test_an_assigned_alias_of_the_layers_module_resolves():
+    view = view_of(
+        "import tensorflow as tf\nlayers = tf.keras.layers\n"
+        "model = tf.keras.Sequential([layers.Conv2D(4, 3), layers.Dense(10)])\n"
+    )
+    assert kinds(view) == ["Conv2D", "Dense"]
+
+
+def test_a_rebound_name_is_not_a_keras_layer():
+    view = view_of(
+        "from keras.models import Sequential\nfrom keras.layers import Dense, Conv2D\n"
+        "Conv2D = MyConv\n"
+        "def build(layers):\n    return Sequential([layers.Dense(3), Conv2D(4, 3), Dense(10)])\n"
+        "model = build(x)\nmodel.fit(a, b)\n"
+    )
+    assert kinds(view) == ["unknown", "unknown", "Dense"]
