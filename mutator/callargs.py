@@ -92,6 +92,20 @@ def clean_comma(comma: cst.Comma | cst.MaybeSentinel) -> cst.Comma:
     return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
 
 
+def _split_comma(comma: cst.Comma | cst.MaybeSentinel) -> tuple[cst.Comma, cst.Comma]:
+    """A separator in two: what stays on the anchor's line, and the comment lines below it."""
+    clean = clean_comma(comma)
+    if isinstance(comma, cst.Comma) and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        whitespace = comma.whitespace_after
+        return (
+            comma.with_changes(whitespace_after=whitespace.with_changes(empty_lines=[])),
+            clean.with_changes(
+                whitespace_after=clean.whitespace_after.with_changes(empty_lines=whitespace.empty_lines)
+            ),
+        )
+    return (comma if isinstance(comma, cst.Comma) else clean), clean
+
+
 def insert_after(items: Sequence[Item], index: int, new_items: Sequence[Item]) -> list[Item]:
     """`items` with `new_items` after position `index` (-1: at the front), separators in style.
 
@@ -107,9 +121,14 @@ def insert_after(items: Sequence[Item], index: int, new_items: Sequence[Item]) -
         return added + items
     last = index == len(items) - 1
     if not last:
+        # The anchor keeps its own end-of-line comment; comment lines between it and the next
+        # item describe the next item, so they move down to stay right above it.
+        anchor_comma, lines_below = _split_comma(items[index].comma)
         separator = clean_comma(items[index].comma)
         added = [item.with_changes(comma=separator) for item in new_items]
-        return items[: index + 1] + added + items[index + 1 :]
+        added[-1] = added[-1].with_changes(comma=lines_below)
+        anchor = items[index].with_changes(comma=anchor_comma)
+        return items[:index] + [anchor] + added + items[index + 1 :]
     # Appending: the old last item takes the separator used between items before it, and the new
     # last item takes whatever closed the list (a trailing comma with its line break, or nothing).
     separator = (

@@ -124,3 +124,17 @@ def test_write_atomically_keeps_mode_and_leaves_no_temp(tmp_path):
     assert target.read_bytes() == b"new\r\n"
     assert target.stat().st_mode & 0o777 == 0o755
     assert [p.name for p in tmp_path.iterdir()] == ["train.py"]
+
+
+def test_comment_lines_above_the_next_element_stay_with_it():
+    text = (
+        "import keras\nfrom keras import layers\n"
+        "model = keras.Sequential([\n"
+        "    layers.Flatten(input_shape=(8, 8)),  # flat\n\n"
+        "    # the classifier\n"
+        "    layers.Dense(10, activation=\"softmax\"),\n"
+        "])\n"
+    )
+    assert rewrite(text, "add_dense") == text.replace(
+        "  # flat\n", "  # flat\n    layers.Dense(64, activation=\"relu\"),\n"
+    )
