@@ -9,7 +9,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 from mutator import keras_names
-from mutator.facts import Assignment, Construction, FitCall, ScriptFacts
+from mutator.facts import AddCall, Assignment, Construction, FitCall, ScriptFacts
 from mutator.names import Bindings
 from mutator.walk import walk
 
@@ -20,6 +20,7 @@ class _FactCollector:
         self.bindings = Bindings()
         self._scopes: list[str] = ["<module>"]
         self._loops = [0]
+        self._depth = [0]  # indented blocks entered within the current scope
         self._statements: list[cst.SimpleStatementLine] = []
         self._order = 0
 
@@ -28,12 +29,14 @@ class _FactCollector:
         qualified = name if self._scopes == ["<module>"] else f"{self._scopes[-1]}.{name}"
         self._scopes.append(qualified)
         self._loops.append(0)
+        self._depth.append(0)
         self.bindings.push(kind)
         return qualified
 
     def _exit(self) -> None:
         self._scopes.pop()
         self._loops.pop()
+        self._depth.pop()
         self.bindings.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -68,6 +71,12 @@ class _FactCollector:
 
     def leave_While(self, node: cst.While) -> None:
         self._loops[-1] -= 1
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._depth[-1] += 1
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._depth[-1] -= 1
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         self._statements.append(node)
@@ -144,7 +153,11 @@ class _FactCollector:
         if method == "add" and len(node.args) == 1 and statement is not None:
             receiver = self.facts.module.code_for_node(func.value)
             in_loop = self._loops[-1] > 0
-            self.facts.adds.append((self._scope, self._order, receiver, node, statement, in_loop))
+            self.facts.adds.append(
+                AddCall(
+                    self._scope, self._order, receiver, node, statement, in_loop, self._depth[-1]
+                )
+            )
         elif method in ("fit", "fit_generator"):
             receiver = self.facts.module.code_for_node(func.value)
             self.facts.fits.append(FitCall(self._scope, self._order, receiver, node))

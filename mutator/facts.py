@@ -36,15 +36,25 @@ class FitCall:
     call: cst.Call
 
 
+@dataclass(frozen=True, eq=False)
+class AddCall:
+    """`receiver.add(<layer>)`, with how deeply its statement is nested in if/for/with blocks."""
+
+    scope: str
+    order: int
+    receiver: str
+    call: cst.Call
+    statement: cst.SimpleStatementLine
+    in_loop: bool
+    depth: int
+
+
 @dataclass(eq=False)
 class ScriptFacts:
     module: cst.Module
     star_layers: bool = False
     constructions: list[Construction] = field(default_factory=list)
-    # (scope, order, receiver, call, statement, inside a loop)
-    adds: list[tuple[str, int, str, cst.Call, cst.SimpleStatementLine, bool]] = field(
-        default_factory=list
-    )
+    adds: list[AddCall] = field(default_factory=list)
     fits: list[FitCall] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     returns: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)

@@ -31,9 +31,19 @@ def insert_layers_after(
         new = insert_after(elements, index, [cst.Element(value=call) for call in calls])
         return (Replace(holder.list_node, holder.list_node.with_changes(elements=new)),)
     if isinstance(holder, AddedLayer):
+        lines = [f"{holder.receiver}.add({view.code(call)})" for call in calls]
+        following = view.layers[layer.index + 1] if layer.index + 1 < len(view.layers) else None
+        if (
+            following is not None
+            and isinstance(following.holder, AddedLayer)
+            and following.holder.depth < holder.depth
+        ):
+            # `layer` sits in a branch or loop that the next layer is outside of: the new layers
+            # go with the next one, so the model has them whichever way the branch goes.
+            statements = _statements(view, lines)
+            return (InsertStatements(following.holder.statement, statements, after=False),)
         if holder.in_loop:
             raise CannotInsert(f"layer {layer.index} is added inside a loop")
-        lines = [f"{holder.receiver}.add({view.code(call)})" for call in calls]
         return (InsertStatements(holder.statement, _statements(view, lines)),)
     if isinstance(holder, AppliedLayer):
         if holder.target is None:

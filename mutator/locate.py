@@ -162,10 +162,10 @@ def _sequential_layers(candidate: _Candidate, facts: ScriptFacts) -> tuple[list[
                     _layer(len(layers), element.value, ListedLayer(listed.value, element), facts)
                 )
     scope, order = candidate.construction.scope, candidate.construction.order
-    for add_scope, add_order, receiver, add_call, statement, in_loop in facts.adds:
-        if add_scope == scope and add_order >= order and receiver == candidate.name:
-            holder = AddedLayer(statement, receiver, in_loop)
-            layers.append(_layer(len(layers), add_call.args[0].value, holder, facts))
+    for add in facts.adds:
+        if add.scope == scope and add.order >= order and add.receiver == candidate.name:
+            holder = AddedLayer(add.statement, add.receiver, add.in_loop, add.depth)
+            layers.append(_layer(len(layers), add.call.args[0].value, holder, facts))
     if (
         layers
         and style == "sequential-list"

@@ -26,6 +26,7 @@ class AddedLayer:
     statement: cst.SimpleStatementLine
     receiver: str
     in_loop: bool = False
+    depth: int = 0  # if/for/with blocks around the statement, within its function
 
 
 @dataclass(frozen=True, eq=False)
