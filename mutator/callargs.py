@@ -95,12 +95,16 @@ def clean_comma(comma: cst.Comma | cst.MaybeSentinel) -> cst.Comma:
 def _split_comma(comma: cst.Comma | cst.MaybeSentinel) -> tuple[cst.Comma, cst.Comma]:
     """A separator in two: what stays on the anchor's line, and the comment lines below it."""
     clean = clean_comma(comma)
-    if isinstance(comma, cst.Comma) and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+    if isinstance(comma, cst.Comma) and isinstance(
+        comma.whitespace_after, cst.ParenthesizedWhitespace
+    ):
         whitespace = comma.whitespace_after
         return (
             comma.with_changes(whitespace_after=whitespace.with_changes(empty_lines=[])),
             clean.with_changes(
-                whitespace_after=clean.whitespace_after.with_changes(empty_lines=whitespace.empty_lines)
+                whitespace_after=clean.whitespace_after.with_changes(
+                    empty_lines=whitespace.empty_lines
+                )
             ),
         )
     return (comma if isinstance(comma, cst.Comma) else clean), clean

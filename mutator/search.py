@@ -188,10 +188,10 @@ class HillClimb:
                         f"see {self.ledger.trial_dir(record.id) / 'log.txt'}"
                     )
             else:
-                candidate = self._next_candidate(state)
-                if candidate is None:
+                chosen = self._next_candidate(state)
+                if chosen is None:
                     return Outcome("exhausted", state, records, self.ledger.root)
-                record = self._trial(state, candidate, None, len(records) + 1)
+                record = self._trial(state, chosen, None, len(records) + 1)
             records.append(record)
 
     def _stop_reason(self, state: SearchState) -> str | None:
@@ -206,7 +206,8 @@ class HillClimb:
             return "time_budget"
         return None
 
-    def _next_candidate(self, state: SearchState) -> Candidate | None:
+    def _next_candidate(self, state: SearchState) -> tuple[api.Script, Candidate] | None:
+        """The best script and the first candidate on it not yet refused (edits refer to it)."""
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         rules = list(self.rules)
         if still_rising(state.best_history, state.mode, self.settings.min_improvement):
@@ -218,16 +219,21 @@ class HillClimb:
             for p in api.propose(script, rules)
             if isinstance(p, Candidate) and address_key(p.address()) not in state.refused
         ]
-        return fresh[0] if fresh else None
+        return (script, fresh[0]) if fresh else None
 
     def _trial(
-        self, state: SearchState, candidate: Candidate | None, baseline: str | None, trial_id: int
+        self,
+        state: SearchState,
+        chosen: tuple[api.Script, Candidate] | None,
+        baseline: str | None,
+        trial_id: int,
     ) -> TrialRecord:
-        if candidate is None:
+        candidate = chosen[1] if chosen else None
+        if chosen is None:
             assert baseline is not None
             source, diff, description = baseline, "", "baseline: the script as given"
         else:
-            script = api.Script.from_text(state.best_source, self.script, self.model_name)
+            script, candidate = chosen
             rewrite = api.rewrite(script, candidate)
             source, diff, description = rewrite.source, rewrite.diff, candidate.description
         address = candidate.address() if candidate else {"rule": None, "site": None, "params": {}}

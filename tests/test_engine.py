@@ -132,9 +132,9 @@ def test_comment_lines_above_the_next_element_stay_with_it():
         "model = keras.Sequential([\n"
         "    layers.Flatten(input_shape=(8, 8)),  # flat\n\n"
         "    # the classifier\n"
-        "    layers.Dense(10, activation=\"softmax\"),\n"
+        '    layers.Dense(10, activation="softmax"),\n'
         "])\n"
     )
     assert rewrite(text, "add_dense") == text.replace(
-        "  # flat\n", "  # flat\n    layers.Dense(64, activation=\"relu\"),\n"
+        "  # flat\n", '  # flat\n    layers.Dense(64, activation="relu"),\n'
     )
