@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     where = apply.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", type=Path, help="write the new script here")
     where.add_argument("--in-place", action="store_true", help="overwrite the script")
-    tune = commands.add_parser("tune", help="train, mutate and retrain until the target is reached")
+    tune = commands.add_parser(
+        "tune",
+        help="train, mutate and retrain until the target is reached",
+        usage="mutate tune SCRIPT [options] [-- SCRIPT_ARGS...]",
+    )
     _script_args(tune)
     tune.add_argument("--target", type=float, help="stop when the metric reaches this")
     tune.add_argument("--metric", help="metric to optimise (default: evaluate's accuracy)")
@@ -76,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
-    tune.add_argument("script_args", nargs=argparse.REMAINDER, help="after --: the script's own")
 
     history = commands.add_parser("history", help="the trials of a run and why each was kept")
     history.add_argument("script", type=Path)
@@ -111,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    # Everything after `--` belongs to the training script (`mutate tune train.py -- --lr 0.1`).
+    script_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    args.script_args = script_args
     if args.version:
         from mutator import __version__
 
@@ -123,3 +132,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from mutator import commands
 
     return commands.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -50,9 +50,7 @@ def tune_command(args: argparse.Namespace) -> int:
     from mutator import config, progress, tune
 
     config_path, table = config.find_config(args.script)
-    script_args = list(args.script_args or [])
-    if script_args and script_args[0] == "--":
-        script_args = script_args[1:]
+    script_args = list(args.script_args)
     overrides = {
         "target": args.target,
         "metric": args.metric,

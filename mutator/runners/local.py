@@ -89,6 +89,7 @@ class LocalRunner:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as error:
                 _log_note(log, f"cannot start: {error}")
@@ -177,3 +178,19 @@ def _log_note(log: IO[bytes], text: str) -> None:
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     log.write(f"{LOG_NOTE_PREFIX} {stamp}: {text}\n".encode())
     log.flush()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the tuner dies.
+
+    The trial runs in its own session (so a timeout can kill its whole group); without this, a
+    `kill -9` of `mutate tune` would leave it training, and the resumed run would train the same
+    trial folder a second time, at once.
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -1,0 +1,5 @@
+"""`python -m mutator` is `mutate`."""
+
+from mutator.cli import main
+
+raise SystemExit(main())
