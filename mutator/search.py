@@ -24,7 +24,7 @@ from typing import Protocol
 from mutator import api
 from mutator.candidate import Candidate
 from mutator.config import TuneSettings
-from mutator.errors import MutatorError, NothingToChangeError
+from mutator.errors import MutatorError
 from mutator.ledger import Ledger, TrialRecord, sha256
 from mutator.runners.base import Runner, TrialResult, TrialSpec
 
@@ -354,5 +354,3 @@ def _now() -> str:
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
 
-
-__all__ = ["BaselineFailedError", "HillClimb", "NothingToChangeError", "Outcome", "SearchState"]

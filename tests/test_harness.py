@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from mutator import metrics
-from mutator.harness import FitRecord, TeeStream, jsonable, name_results, parse_args, uses_keras
+from mutator.harness import TeeStream, parse_args, uses_keras
+from mutator.keras_hooks import FitRecord, name_results
+from mutator.trialio import jsonable
 
 REPO = Path(__file__).resolve().parent.parent
 
