@@ -11,7 +11,7 @@ import libcst as cst
 
 from mutator import engine
 from mutator.candidate import Candidate, Proposal, Skip
-from mutator.errors import NothingToChangeError, UsageError
+from mutator.errors import ModelNotFoundError, NothingToChangeError, UsageError
 from mutator.locate import locate
 from mutator.model_view import ModelView
 from mutator.source import load_module, parse_script
@@ -30,7 +30,11 @@ class Script:
     @classmethod
     def load(cls, path: Path, model_name: str | None = None) -> Script:
         text, module = load_module(path)
-        return cls(path, text, module, locate(module, model_name))
+        try:
+            view = locate(module, model_name)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"{path}: {exc}") from None
+        return cls(path, text, module, view)
 
     @classmethod
     def from_text(
