@@ -103,16 +103,24 @@ def _fit_for(candidate: _Candidate, facts: ScriptFacts) -> FitCall | None:
         return None
     builder = candidate.returned_from.rsplit(".", 1)[-1]
     for assignment in reversed(facts.assignments):
-        value = assignment.value
-        if (
-            isinstance(value, cst.Call)
-            and facts.module.code_for_node(value.func).rsplit(".", 1)[-1] == builder
-        ):
+        # `model = build()`, and also `model = compile_model(build(), lr)`.
+        if _calls(assignment.value, builder):
             name = facts.module.code_for_node(assignment.target)
             fits = [f for f in facts.fits if f.scope == assignment.scope and f.receiver == name]
             if fits:
                 return fits[-1]
     return None
+
+
+def _calls(expr: cst.BaseExpression, function: str, depth: int = 0) -> bool:
+    """True when `expr` is, or passes on as an argument, a call of `function` (by its last name)."""
+    if not isinstance(expr, cst.Call) or depth > 4:
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    if name == function:
+        return True
+    return any(_calls(arg.value, function, depth + 1) for arg in expr.args)
 
 
 def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) -> ModelView:

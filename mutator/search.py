@@ -353,4 +353,3 @@ def _now() -> str:
 
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
-

@@ -203,3 +203,11 @@ def test_a_rebound_name_is_not_a_keras_layer():
         "model = build(x)\nmodel.fit(a, b)\n"
     )
     assert kinds(view) == ["unknown", "unknown", "Dense"]
+
+
+def test_a_builder_wrapped_by_another_call_is_still_the_trained_model():
+    view = view_of(
+        SEQ + "def build_model():\n    net = Sequential()\n    net.add(Dense(10))\n"
+        "    return net\n\nmodel = compile_model(build_model(), 0.01)\nmodel.fit(x, y, epochs=3)\n"
+    )
+    assert view.epochs.value == 3
