@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
 
+    detect = commands.add_parser(
+        "detect", help="which environment (cnn, ann, sklearn) a script needs"
+    )
+    detect.add_argument("script", type=Path)
+    detect.add_argument("--json", action="store_true", help="print the result as JSON")
+
     history = commands.add_parser("history", help="the trials of a run and why each was kept")
     history.add_argument("script", type=Path)
     history.add_argument("--workdir", type=Path)

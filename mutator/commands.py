@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from mutator import api, render
+from mutator.errors import ModelNotFoundError
 from mutator.source import write_atomically
 
 
@@ -89,6 +90,24 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def detect_command(args: argparse.Namespace) -> int:
+    """Exit 0 with the kind and image; exit 4 when the script is none of the kinds (reason given)."""
+    import json
+
+    from mutator import config, detect
+
+    _, table = config.find_config(args.script)
+    images = table.get("images", {}) if isinstance(table.get("images"), dict) else {}
+    result = detect.detect(args.script, images)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(
+            f"kind: {result.kind or 'unknown'}\nimage: {result.image or '-'}\nreason: {result.reason}"
+        )
+    return 0 if result.kind else ModelNotFoundError.exit_code
+
+
 _HANDLERS = {
     "rules": rules_command,
     "inspect": inspect_command,
@@ -96,4 +115,5 @@ _HANDLERS = {
     "apply": apply_command,
     "tune": tune_command,
     "history": history_command,
+    "detect": detect_command,
 }

@@ -29,6 +29,7 @@ class TuneSettings:
     runner: str = "local"
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
     script_args: tuple[str, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)  # kind -> image, over detect's defaults
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
