@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
     tune.add_argument("--runner", choices=("local", "docker"), help="where trials train (local)")
     tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    tune.add_argument("--image", dest="docker_image", help="docker: the image (default: by kind)")
+    tune.add_argument("--cpus", dest="docker_cpus", type=float, help="docker: CPU limit per trial")
+    tune.add_argument("--memory", dest="docker_memory", help="docker: memory limit, e.g. 2g")
+    tune.add_argument("--network", dest="docker_network", help="docker: network, e.g. none")
+    tune.add_argument(
+        "--keep-failed",
+        dest="docker_keep_failed",
+        action="store_const",
+        const=True,
+        help="docker: keep failed trials' containers for inspection",
+    )
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
 
@@ -86,6 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("script", type=Path)
     detect.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    images = commands.add_parser("images", help="build or list the training images")
+    images_commands = images.add_subparsers(
+        dest="images_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    build = images_commands.add_parser("build", help="build the images through the Docker engine")
+    build.add_argument(
+        "--kind",
+        choices=("keras", "sklearn"),
+        action="append",
+        help="only this image (repeatable; default: all)",
+    )
+    build.add_argument(
+        "--base-image",
+        help="FROM image (default: python:3.11-slim, or the "
+        "image images/make-base-image.sh made when it exists)",
+    )
+    build.add_argument("--ca-cert", help="extra CA bundle for pip (default: $PIP_CERT)")
+    images_commands.add_parser("list", help="the images and their sizes")
+
+    monitor = commands.add_parser("monitor", help="restart crashed training containers (job 6)")
+    when = monitor.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="one look, then exit")
+    when.add_argument("--interval", type=float, default=30.0, help="seconds between looks (30)")
+    monitor.add_argument("--max-restarts", type=int, default=3, help="per container (3)")
 
     history = commands.add_parser("history", help="the trials of a run and why each was kept")
     history.add_argument("script", type=Path)

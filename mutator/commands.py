@@ -66,6 +66,11 @@ def tune_command(args: argparse.Namespace) -> int:
         "runner": args.runner,
         "retries": args.retries,
         "script_args": script_args or None,
+        "docker_image": args.docker_image,
+        "docker_cpus": args.docker_cpus,
+        "docker_memory": args.docker_memory,
+        "docker_network": args.docker_network,
+        "docker_keep_failed": args.docker_keep_failed,
     }
     settings = config.settings_from(table, overrides, str(config_path or "config"))
     api.rules_named(settings.rules, settings.rule_settings)  # bad rule names fail before training
@@ -108,6 +113,58 @@ def detect_command(args: argparse.Namespace) -> int:
     return 0 if result.kind else ModelNotFoundError.exit_code
 
 
+LOCAL_BASE_IMAGE = "mutator-base:bookworm-py311"  # what images/make-base-image.sh makes
+
+
+def images_command(args: argparse.Namespace) -> int:
+    from mutator import images
+
+    client = images.ensure_docker()
+    if args.images_command == "list":
+        for info in images.list_images(client):
+            size = f"{info.size / 1e9:.2f} GB" if info.size else "not built"
+            print(f"{info.kind:8} {info.tag:28} {size}")
+        return 0
+    base = args.base_image
+    if base is None and _image_exists(client, LOCAL_BASE_IMAGE):
+        base = LOCAL_BASE_IMAGE
+    for kind in args.kind or images.KINDS:
+        print(f"building {images.IMAGE_NAMES[kind]} from {base or 'python:3.11-slim'}", flush=True)
+        image_id = images.build_image(
+            kind, base_image=base, ca_cert=args.ca_cert, progress=_print_build_step, client=client
+        )
+        print(f"built {images.IMAGE_NAMES[kind]} ({image_id[:19]})", flush=True)
+    return 0
+
+
+def _image_exists(client, tag: str) -> bool:  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _print_build_step(line: str) -> None:
+    if line.startswith("Step "):
+        print(f"  {line[:110]}", flush=True)
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    from mutator import monitor, progress
+
+    restarted = monitor.monitor(
+        once=args.once,
+        interval=args.interval,
+        max_restarts=args.max_restarts,
+        reporter=progress.PlainReporter(),
+    )
+    print(f"restarted {restarted} training container(s)")
+    return 0
+
+
 _HANDLERS = {
     "rules": rules_command,
     "inspect": inspect_command,
@@ -116,4 +173,6 @@ _HANDLERS = {
     "tune": tune_command,
     "history": history_command,
     "detect": detect_command,
+    "images": images_command,
+    "monitor": monitor_command,
 }

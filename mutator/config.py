@@ -30,6 +30,13 @@ class TuneSettings:
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
     script_args: tuple[str, ...] = ()
     images: dict[str, str] = field(default_factory=dict)  # kind -> image, over detect's defaults
+    # --runner docker: one container per trial
+    docker_image: str | None = None  # None: the image for the script's kind (mutate detect)
+    docker_cpus: float | None = None
+    docker_memory: str | None = None  # e.g. "2g"
+    docker_network: str | None = None  # "none" cuts trials off the network
+    docker_keep_failed: bool = False  # keep a failed trial's container for inspection
+    docker_restart_grace: float = 0.0  # seconds to wait for `mutate monitor` to restart a dead one
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")

@@ -305,6 +305,10 @@ class HillClimb:
             restarts += 1
             self.reporter.message(f"trial crashed ({result.error}); restarting from its checkpoint")
         result.seconds = time.monotonic() - started
+        if self.runner.name == "docker":
+            from mutator.monitor import restart_count
+
+            restarts += restart_count(folder)  # containers `mutate monitor` brought back
         return result, restarts
 
     def _update(self, state: SearchState, record: TrialRecord, source: str) -> None:
