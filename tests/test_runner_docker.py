@@ -113,8 +113,8 @@ def test_create_options_carry_limits_mounts_user_and_environment(tmp_path):
     assert options["network_mode"] == "none"
     assert options["user"] == "1234:1234"
     assert options["working_dir"] == "/trial"
-    assert options["volumes"][str(spec.trial_dir.resolve())] == {"bind": "/trial", "mode": "rw"}
-    assert options["volumes"][str(tmp_path.resolve())] == {"bind": "/src", "mode": "ro"}
+    assert f"{spec.trial_dir.resolve()}:/trial:rw" in options["volumes"]
+    assert f"{tmp_path.resolve()}:/src:ro" in options["volumes"]
     env = options["environment"]
     assert env["PYTHONPATH"] == "/src:/opt/app" and env["A"] == "1"
     assert env["PYTHONUNBUFFERED"] == "1" and env["HOME"] == "/tmp"
@@ -144,7 +144,7 @@ def test_a_script_outside_its_trial_dir_is_mounted_read_only(tmp_path):
     runner = DockerRunner("img", client=FakeClient())
     assert runner.command(spec)[3] == "/script/train.py"
     volumes = runner.create_options(spec)["volumes"]
-    assert volumes[str(script.parent.resolve())] == {"bind": "/script", "mode": "ro"}
+    assert f"{script.parent.resolve()}:/script:ro" in volumes
 
 
 @pytest.mark.parametrize(
@@ -414,3 +414,10 @@ def test_mutate_tune_with_the_docker_runner_runs_two_trials(engine, tmp_path):
         filters={"label": f"mutator.run={(tmp_path / '.mutator' / 'cnn_digits').resolve()}"},
     )
     assert not left  # finished containers are removed
+
+
+def test_a_trial_dir_that_is_also_the_source_dir_is_mounted_at_both(tmp_path):
+    spec = TrialSpec(script=tmp_path / "train.py", trial_dir=tmp_path, source_dir=tmp_path)
+    volumes = DockerRunner("img", client=FakeClient()).create_options(spec)["volumes"]
+    assert f"{tmp_path.resolve()}:/trial:rw" in volumes
+    assert f"{tmp_path.resolve()}:/src:ro" in volumes

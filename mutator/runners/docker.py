@@ -236,12 +236,14 @@ class DockerRunner:
     def create_options(self, spec: TrialSpec, image_pythonpath: str = "") -> dict[str, Any]:
         """The keyword arguments of `containers.create` (everything but image and command)."""
         trial_dir = spec.trial_dir.resolve()
-        volumes = {str(trial_dir): {"bind": TRIAL_MOUNT, "mode": "rw"}}
+        # "host:container:mode" strings, not a dict keyed by host path: the same folder may be
+        # both the trial dir and the script's source dir, and must then be mounted at both.
+        volumes = [f"{trial_dir}:{TRIAL_MOUNT}:rw"]
         if spec.source_dir is not None:
-            volumes[str(spec.source_dir.resolve())] = {"bind": SOURCE_MOUNT, "mode": "ro"}
+            volumes.append(f"{spec.source_dir.resolve()}:{SOURCE_MOUNT}:ro")
         script = spec.script.resolve()
         if script.parent != trial_dir:
-            volumes.setdefault(str(script.parent), {"bind": SCRIPT_MOUNT, "mode": "ro"})
+            volumes.append(f"{script.parent}:{SCRIPT_MOUNT}:ro")
         options: dict[str, Any] = {
             "name": container_name(trial_dir),
             "labels": container_labels(spec),
