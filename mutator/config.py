@@ -27,6 +27,9 @@ class TuneSettings:
     rules: tuple[str, ...] | None = None  # None: the default order
     rule_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     runner: str = "local"
+    # Try more_epochs first while the best model's curve still rises (set False to keep the
+    # configured rule order: e.g. capacity first, which can be cheaper on tiny models).
+    epochs_first_when_rising: bool = True
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
     script_args: tuple[str, ...] = ()
     images: dict[str, str] = field(default_factory=dict)  # kind -> image, over detect's defaults

@@ -90,10 +90,16 @@ def improves(value: float | None, best: float | None, mode: str, margin: float) 
     return value > best + margin if mode == "max" else value < best - margin
 
 
+# Keras reports float32 metrics: 342/360 arrives as 0.949999988, which must count as 0.95.
+TARGET_TOLERANCE = 1e-6
+
+
 def reached(value: float | None, target: float | None, mode: str) -> bool:
     if value is None or target is None:
         return False
-    return value >= target if mode == "max" else value <= target
+    if mode == "max":
+        return value >= target - TARGET_TOLERANCE
+    return value <= target + TARGET_TOLERANCE
 
 
 def still_rising(history: dict[str, list[float]], mode: str, margin: float) -> bool:
@@ -210,7 +216,9 @@ class HillClimb:
         """The best script and the first candidate on it not yet refused (edits refer to it)."""
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         rules = list(self.rules)
-        if still_rising(state.best_history, state.mode, self.settings.min_improvement):
+        if self.settings.epochs_first_when_rising and still_rising(
+            state.best_history, state.mode, self.settings.min_improvement
+        ):
             rules.sort(key=lambda rule: rule.name != "more_epochs")
         if state.push_rule is not None:
             rules.sort(key=lambda rule: rule.name != state.push_rule)

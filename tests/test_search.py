@@ -208,3 +208,17 @@ def test_tune_writes_best_script_and_report(script):
 )
 def test_still_rising(history, rising):
     assert still_rising(history, "max", 0.001) is rising
+
+
+def test_a_float32_metric_at_the_target_counts_as_reached():
+    from mutator.search import reached
+
+    assert reached(0.949999988079071, 0.95, "max")  # Keras's float32 of 342/360
+    assert not reached(0.9497, 0.95, "max")
+    assert reached(0.2000001, 0.2, "min")
+
+
+def test_the_rule_order_is_kept_when_epochs_first_is_off(script):
+    settings = dict(max_trials=2, epochs_first_when_rising=False)
+    outcome, ledger = climb(script, FakeRunner(history_rising=True), **settings)
+    assert ledger.records()[1].rule == "more_filters"
