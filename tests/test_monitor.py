@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -204,8 +206,11 @@ def wait_until(condition, timeout: float, step: float = 0.2) -> bool:
     return False
 
 
-def restart_after_kill(engine, spec: TrialSpec, image: str, marker: str, budget: float):
-    """Train in a thread, kill the container at `marker`, let the monitor restart it."""
+def restart_after_kill(
+    engine, spec: TrialSpec, image: str, marker: str, budget: float, cli: bool = False
+):
+    """Train in a thread, kill the container at `marker`, let the monitor restart it (through
+    `mutate monitor --once` when `cli`)."""
     name = container_name(spec.trial_dir)
     log = spec.trial_dir / "log.txt"
     results: list = []
@@ -218,9 +223,20 @@ def restart_after_kill(engine, spec: TrialSpec, image: str, marker: str, budget:
         found = []
         assert wait_until(lambda: found.extend(mon.find_dead_trials(engine)) or found, 10)
         assert name in [c.name for c in found]
-        messages = Messages()
-        restarted = mon.monitor(once=True, min_interval=0, reporter=messages, client=engine)
-        assert restarted >= 1, messages.lines
+        if cli:
+            done = subprocess.run(
+                [sys.executable, "-m", "mutator", "monitor", "--once"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            restarted = int(done.stdout.rsplit("restarted ", 1)[1].split()[0])
+            assert restarted >= 1, done.stdout
+        else:
+            messages = Messages()
+            restarted = mon.monitor(once=True, min_interval=0, reporter=messages, client=engine)
+            assert restarted >= 1, messages.lines
         thread.join(budget)
     finally:
         with contextlib.suppress(Exception):
@@ -253,7 +269,7 @@ def test_a_killed_keras_trial_resumes_from_its_checkpoint_after_a_monitor_restar
     folder.mkdir(parents=True)
     (folder / "train.py").write_text(textwrap.dedent(SLOW_CNN))
     spec = TrialSpec(script=folder / "train.py", trial_dir=folder)
-    result, _ = restart_after_kill(engine, spec, image, "Epoch 3/", 300)
+    result, _ = restart_after_kill(engine, spec, image, "Epoch 3/", 300, cli=True)
     assert result.ok, result.error
     history = json.loads((folder / "metrics.json").read_text())["history"]
     assert history[0]["initial_epoch"] > 0
