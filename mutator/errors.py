@@ -44,3 +44,16 @@ class UsageError(MutatorError):
     """A flag or configuration value is wrong (unknown rule, site, setting)."""
 
     exit_code = 2
+
+
+class NotificationError(MutatorError):
+    """An email or webhook could not be delivered; the tuning results on disk are untouched."""
+
+    exit_code = 8
+
+
+class PushBackError(MutatorError):
+    """The best script could not be committed or pushed (dirty tree, not a repository, rejected
+    push); nothing was committed, or the commit stays on its local branch."""
+
+    exit_code = 9
