@@ -123,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--interval", type=float, default=30.0, help="seconds between looks (30)")
     monitor.add_argument("--max-restarts", type=int, default=3, help="per container (3)")
 
+    hook = commands.add_parser(
+        "hook",
+        help="pre-commit: preview the first change for each training script given",
+        description="For each training script, say whether its model was found and show the "
+        "change the search would try first. Other files are passed over. Never fails unless "
+        "--strict is given.",
+    )
+    hook.add_argument("files", nargs="*", type=Path, help="the staged files")
+    hook.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a Keras script has no model mutator can find or change",
+    )
+    hook.add_argument("--no-diff", action="store_true", help="one line per script, no diff")
+
     history = commands.add_parser("history", help="the trials of a run and why each was kept")
     history.add_argument("script", type=Path)
     history.add_argument("--workdir", type=Path)

@@ -95,6 +95,12 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def hook_command(args: argparse.Namespace) -> int:
+    from mutator import hook
+
+    return hook.run(args.files, strict=args.strict, show_diff=not args.no_diff)
+
+
 def detect_command(args: argparse.Namespace) -> int:
     """Exit 0 with the kind and image; exit 4 when the script is none of the kinds (reason given)."""
     import json
@@ -172,6 +178,7 @@ _HANDLERS = {
     "apply": apply_command,
     "tune": tune_command,
     "history": history_command,
+    "hook": hook_command,
     "detect": detect_command,
     "images": images_command,
     "monitor": monitor_command,

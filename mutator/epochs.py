@@ -3,6 +3,8 @@ default or an argparse default, so `more_epochs` edits the one place the number 
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 from mutator.callargs import find_arg, literal_int, literal_str
@@ -39,6 +41,11 @@ def _resolve(expr: cst.BaseExpression, fit: FitCall, facts: ScriptFacts, hops: i
 
 
 def _resolve_name(name: str, fit: FitCall, facts: ScriptFacts, hops: int) -> EpochsSite:
+    site = _resolve_name_value(name, fit, facts, hops)
+    return dataclasses.replace(site, names=(name, *site.names))
+
+
+def _resolve_name_value(name: str, fit: FitCall, facts: ScriptFacts, hops: int) -> EpochsSite:
     assignment = facts.last_assignment(fit.scope, name, fit.order)
     if assignment is None and fit.scope != "<module>":
         parameter = _parameter_default(facts.functions.get(fit.scope), name)

@@ -85,6 +85,9 @@ class EpochsSite:
     node: cst.Integer | None
     fit_call: cst.Call
     detail: str
+    # The names followed from the fit call to the number (`epochs=EPOCHS` -> ("EPOCHS",)): when
+    # one of them also feeds a layer, changing it would change the model, not only the training.
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

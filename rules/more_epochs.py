@@ -10,6 +10,7 @@ import libcst as cst
 from mutator.callargs import insert_after, integer
 from mutator.candidate import Candidate, Proposal, Replace, Skip
 from mutator.model_view import ModelView
+from mutator.walk import walk
 from rules._rule import Example
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense\n"
@@ -43,6 +44,8 @@ class MoreEpochs:
         _MODEL,
         _MODEL + "model.fit(x, y, epochs=config.epochs)\n",
         _MODEL + "model.fit(x, y, epochs=200)\n",
+        _IMPORTS + "N = 10\nmodel = Sequential()\nmodel.add(Dense(N, input_dim=64))\n"
+        "model.fit(x, y, epochs=N)\n",
     )
 
     def propose(self, view: ModelView) -> list[Proposal]:
@@ -51,6 +54,15 @@ class MoreEpochs:
             return [Skip(self.name, 0, f"no .fit() call trains {view.name}")] if view.notes else []
         if site.value is None:
             return [Skip(self.name, 0, site.detail)]
+        shared = sorted(set(site.names) & _names_read_by_layers(view))
+        if shared:
+            return [
+                Skip(
+                    self.name,
+                    0,
+                    f"{shared[0]} also sets a layer's arguments; changing it would change the model",
+                )
+            ]
         old = site.value
         new = min(old + self.step if self.step else old * self.factor, self.max_epochs)
         if new <= old:
@@ -77,3 +89,20 @@ class MoreEpochs:
                 (edit,),
             )
         ]
+
+
+class _NameReads:
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def _names_read_by_layers(view: ModelView) -> set[str]:
+    reads = _NameReads()
+    for layer in view.layers:
+        if layer.call is not None:
+            for arg in layer.call.args:
+                walk(arg.value, reads)
+    return reads.names
