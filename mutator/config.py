@@ -93,6 +93,8 @@ def settings_from(
                 values["rules"] = tuple(order)
             values["rule_settings"] = {k: v for k, v in value.items() if isinstance(v, dict)}
             continue
+        if name == "notify" and isinstance(value, dict):
+            continue  # [tool.mutator.notify]: read by mutator.notify.notify_settings
         if name not in known:
             raise UsageError(
                 f"{source}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
