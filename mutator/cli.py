@@ -9,6 +9,9 @@ Exit codes (also in the README):
   5  a model was found but no rule can change it
   6  a rule produced code that does not parse or compile (a bug: nothing was written)
   7  training could not run (the baseline failed, the runner is unavailable)
+  8  `notify`: an email or webhook could not be delivered (one line per channel)
+  9  `commit`: refused (dirty tree, script changed since the run, branch not ours) or the
+     push failed (the commit then stays on its local branch)
   70 internal error (set MUTATOR_DEBUG=1 for the traceback)
   130 interrupted
 
@@ -117,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--ca-cert", help="extra CA bundle for pip (default: $PIP_CERT)")
     images_commands.add_parser("list", help="the images and their sizes")
 
+    commit = commands.add_parser(
+        "commit",
+        help="commit the run's best.py on a branch (mutator/<stem>), optionally push it",
+        description="Commit best.py in place of the script on its own branch, with a message "
+        "listing each accepted change and its metric. The working tree, index and current "
+        "branch are not touched. Refused (exit 9) when the tree is dirty, HEAD's script is not "
+        "the one tuned, or the branch exists without HEAD in it. Never force-pushes.",
+    )
+    commit.add_argument("script", type=Path, help="the training script that was tuned")
+    commit.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/)")
+    commit.add_argument("--branch", help="branch to commit on (default: mutator/<script stem>)")
+    commit.add_argument("--push", action="store_true", help="push the branch (never forced)")
+    commit.add_argument("--remote", default="origin", help="remote to push to (origin)")
+    commit.add_argument(
+        "--beside", action="store_true", help="add <stem>.best.py next to the script instead"
+    )
+
     monitor = commands.add_parser("monitor", help="restart crashed training containers (job 6)")
     when = monitor.add_mutually_exclusive_group()
     when.add_argument("--once", action="store_true", help="one look, then exit")
@@ -141,6 +161,29 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="the trials of a run and why each was kept")
     history.add_argument("script", type=Path)
     history.add_argument("--workdir", type=Path)
+
+    notify = commands.add_parser(
+        "notify",
+        help="email and/or post a webhook with how a tuning run ended",
+        description="Send the run's outcome, the metric before and after, the accepted changes "
+        "and the whole diff. The SMTP password comes only from $MUTATOR_SMTP_PASSWORD; the "
+        "webhook URL may also come from $MUTATOR_WEBHOOK_URL. Flags override "
+        "[tool.mutator.notify]. Exit 8 when a channel failed.",
+    )
+    notify.add_argument("script", type=Path, help="the training script that was tuned")
+    notify.add_argument("--workdir", type=Path, metavar="DIR", help="run directory")
+    notify.add_argument(
+        "--email", action="append", dest="email_to", metavar="ADDR", help="to (repeatable)"
+    )
+    notify.add_argument("--webhook", dest="webhook_url", metavar="URL", help="Slack-compatible")
+    notify.add_argument("--smtp-host", metavar="HOST", help="SMTP relay")
+    notify.add_argument("--smtp-port", type=int, metavar="PORT", help="587, 465 (ssl), 25 (none)")
+    notify.add_argument("--smtp-security", choices=("starttls", "ssl", "none"))
+    notify.add_argument("--smtp-user", metavar="USER", help="password: $MUTATOR_SMTP_PASSWORD")
+    notify.add_argument("--smtp-ca-cert", metavar="PEM", help="a CA to trust for the relay")
+    notify.add_argument("--from", dest="email_from", metavar="ADDR", help="sender address")
+    notify.add_argument("--report-url", metavar="URL", help="the report's link, e.g. $BUILD_URL")
+    notify.add_argument("--dry-run", action="store_true", help="print what would be sent")
     return parser
 
 

@@ -95,6 +95,58 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def notify_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every channel delivered, 8 when one failed, 2 when none is configured."""
+    from mutator import config, notify, tune
+    from mutator.errors import NotificationError, UsageError
+    from mutator.ledger import Ledger
+    from mutator.run_summary import summarise_run
+
+    config_path, table = config.find_config(args.script)
+    section = table.get("notify", {})
+    if not isinstance(section, dict):
+        raise UsageError(f"{config_path}: notify must be a table ([tool.mutator.notify])")
+    settings = notify.notify_settings(
+        section,
+        {name: getattr(args, name) for name in notify.FLAGS},
+        str(config_path or "config"),
+        base_dir=config_path.parent if config_path else None,
+    )
+    run_dir = tune.run_dir_for(args.script, args.workdir)
+    if not Ledger(run_dir).records():
+        raise UsageError(f"no trials recorded in {run_dir}; run `mutate tune {args.script}` first")
+    summary = summarise_run(run_dir, settings.report_url)
+    if args.dry_run:
+        sys.stdout.write(notify.preview(summary, settings))
+        return 0
+    if not settings.anything_to_send:
+        raise UsageError(notify.NOTHING_CONFIGURED)
+    deliveries = notify.send(summary, settings)
+    for delivery in deliveries:
+        if delivery.ok:
+            print(delivery.line())
+        else:
+            print(f"mutate: error: {delivery.line()}", file=sys.stderr)
+    return 0 if all(d.ok for d in deliveries) else NotificationError.exit_code
+
+
+def commit_command(args: argparse.Namespace) -> int:
+    """Exit 0 when committed or nothing to commit, 9 when refused or the push failed."""
+    from mutator import pushback, tune
+
+    result = pushback.commit_best(
+        args.script,
+        tune.run_dir_for(args.script, args.workdir),
+        branch=args.branch,
+        push=args.push,
+        remote=args.remote,
+        beside=args.beside,
+    )
+    for line in pushback.describe(result):
+        print(line)
+    return 0
+
+
 def hook_command(args: argparse.Namespace) -> int:
     from mutator import hook
 
@@ -178,6 +230,8 @@ _HANDLERS = {
     "apply": apply_command,
     "tune": tune_command,
     "history": history_command,
+    "notify": notify_command,
+    "commit": commit_command,
     "hook": hook_command,
     "detect": detect_command,
     "images": images_command,
