@@ -94,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
+    after = tune.add_argument_group("afterwards (checked before the first trial trains)")
+    after.add_argument(
+        "--commit", action="store_true", help="commit best.py on a branch, as `mutate commit`"
+    )
+    after.add_argument("--branch", help="--commit: the branch (default: mutator/<script stem>)")
+    after.add_argument("--push", action="store_true", help="--commit: push it (never forced)")
+    after.add_argument("--remote", help="--commit --push: the remote (origin)")
+    after.add_argument("--beside", action="store_true", help="--commit: as <stem>.best.py")
+    after.add_argument(
+        "--notify", action="store_true", help="email/webhook the outcome, as `mutate notify`"
+    )
 
     detect = commands.add_parser(
         "detect", help="which environment (cnn, ann, sklearn) a script needs"

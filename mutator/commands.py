@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from mutator import api, render
-from mutator.errors import ModelNotFoundError
+from mutator.after_tune import CommitRequest, FollowUp
+from mutator.errors import ModelNotFoundError, MutatorError, UsageError
 from mutator.source import write_atomically
 
 
@@ -74,17 +75,40 @@ def tune_command(args: argparse.Namespace) -> int:
     }
     settings = config.settings_from(table, overrides, str(config_path or "config"))
     api.rules_named(settings.rules, settings.rule_settings)  # bad rule names fail before training
+    follow_up = FollowUp.prepare(
+        args.script,
+        tune.run_dir_for(args.script, args.workdir),
+        _commit_request(args),
+        args.notify,
+        table,
+        config_path,
+    )
     reporter = progress.reporter_for()
-    outcome = tune.tune(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+    try:
+        outcome = tune.tune(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+    except MutatorError:
+        follow_up.notify_failure()
+        raise
     reporter.message(tune.summarise(outcome, settings))
     reporter.message(f"best script: {outcome.run_dir / 'best.py'}")
     reporter.message(f"report: {outcome.run_dir / 'report.html'}")
-    return 0 if outcome.reached or settings.target is None else 1
+    return follow_up.finish(0 if outcome.reached or settings.target is None else 1)
+
+
+def _commit_request(args: argparse.Namespace) -> CommitRequest | None:
+    """`--commit` with its options; the options alone are a usage error, not silently ignored."""
+    options = {"--branch": args.branch, "--push": args.push, "--remote": args.remote}
+    options["--beside"] = args.beside
+    if not args.commit:
+        given = [flag for flag, value in options.items() if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --commit")
+        return None
+    return CommitRequest(args.branch, args.push, args.remote or "origin", args.beside)
 
 
 def history_command(args: argparse.Namespace) -> int:
     from mutator import tune
-    from mutator.errors import UsageError
     from mutator.ledger import Ledger
 
     ledger = Ledger(tune.run_dir_for(args.script, args.workdir))
@@ -98,7 +122,7 @@ def history_command(args: argparse.Namespace) -> int:
 def notify_command(args: argparse.Namespace) -> int:
     """Exit 0 when every channel delivered, 8 when one failed, 2 when none is configured."""
     from mutator import config, notify, tune
-    from mutator.errors import NotificationError, UsageError
+    from mutator.errors import NotificationError
     from mutator.ledger import Ledger
     from mutator.run_summary import summarise_run
 

@@ -45,6 +45,8 @@ def _facts(summary: RunSummary) -> list[tuple[str, str]]:
     ]
     if summary.best_script:
         facts.append(("best script", summary.best_script))
+    if summary.committed:
+        facts.append(("committed", summary.committed))
     return facts
 
 
@@ -111,6 +113,8 @@ def slack_text(summary: RunSummary) -> str:
     if summary.accepted:
         changes = ", ".join(f"`{c.rule}` ({fmt(c.value)})" for c in summary.accepted)
         lines.append(f"Accepted: {changes}")
+    if summary.committed:
+        lines.append(f"Committed: `{summary.committed}`")
     report = summary.report
     if report.startswith(("http://", "https://")):
         lines.append(f"Report: <{report}|report>")

@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mutator.errors import PushBackError, UsageError
 from mutator.gitrepo import GitFailed, Repo, push_env, redact
@@ -83,13 +82,8 @@ def commit_best(
     best = _best_source(ledger, accepted[-1])
     run = ledger.settings()
 
-    repo = Repo.containing(script.resolve().parent)
-    head = repo.rev("HEAD^{commit}")
-    if head is None:
-        raise PushBackError(f"{repo.root} has no commits yet; commit {script.name} first")
-    script_path = _repo_path(repo, script)
-    mode = _mode_in(repo, head, script_path)
-    _check_started_from(repo, head, script_path, run)
+    repo, head, script_path, mode = _locate(script)
+    _check_started_from(repo, head, script_path, run.get("script_sha256"))
     _check_clean(repo, run_dir)
 
     target_path = (
@@ -143,6 +137,26 @@ def commit_best(
         _push(repo, remote, branch, result.short)
         result = dataclasses.replace(result, pushed=True, remote=remote)
     return result
+
+
+def check_ready(script: Path, run_dir: Path, branch: str | None = None) -> None:
+    """Refuse now what `commit_best` would refuse after training (`mutate tune --commit`).
+
+    The script as it is on disk must be HEAD's, tracked files clean, the branch name valid and
+    not checked out, so an hour of training does not end in "commit refused". `commit_best`
+    checks all of it again at the end: the user may have changed things meanwhile.
+    """
+    repo, head, script_path, _mode = _locate(script)
+    on_disk = hashlib.sha256(script.read_bytes()).hexdigest()
+    _check_started_from(repo, head, script_path, on_disk)
+    _check_clean(repo, run_dir)
+    ref = _branch_ref(repo, branch or f"{BRANCH_PREFIX}{Path(script_path).stem}")
+    tip = repo.rev(ref)
+    if tip is not None and not repo.ok("merge-base", "--is-ancestor", head, tip):
+        raise PushBackError(
+            f"branch {ref.removeprefix('refs/heads/')} exists and does not contain HEAD "
+            f"({head[:7]}); pass --branch with a new name"
+        )
 
 
 def describe(result: PushBackResult) -> list[str]:
@@ -199,13 +213,22 @@ def _mode_in(repo: Repo, head: str, path: str) -> str:
     return mode
 
 
-def _check_started_from(repo: Repo, head: str, path: str, run: dict[str, Any]) -> None:
+def _locate(script: Path) -> tuple[Repo, str, str, str]:
+    """The script's repository, HEAD, the script's path in it and its file mode at HEAD."""
+    repo = Repo.containing(script.resolve().parent)
+    head = repo.rev("HEAD^{commit}")
+    if head is None:
+        raise PushBackError(f"{repo.root} has no commits yet; commit {script.name} first")
+    script_path = _repo_path(repo, script)
+    return repo, head, script_path, _mode_in(repo, head, script_path)
+
+
+def _check_started_from(repo: Repo, head: str, path: str, wanted: str | None) -> None:
     """HEAD's script must be the one tuned, or the commit would undo or smuggle in changes.
 
     Stored bytes and checked-out bytes (CRLF/smudge filters) both count: the run read the file
     from the work tree.
     """
-    wanted = run.get("script_sha256")
     if not wanted:
         raise PushBackError("the run's run.json has no script_sha256; re-run `mutate tune`")
     spec = f"{head}:{path}"
@@ -291,12 +314,7 @@ def _run_label(repo: Repo, run_dir: Path) -> str:
         return str(run_dir.resolve())
 
 
-
-
-
-
 def _zero(sha: str) -> str:
     return "0" * len(sha)  # "must not exist yet" for update-ref, in SHA-1 and SHA-256 repos
-
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class RunSummary:
     report: str = ""  # report_url, else the path of report.html
     best_script: str | None = None
     failure: str | None = None  # why a failed run failed
+    committed: str | None = None  # `tune --commit`: "mutator/train at 1a2b3c4, pushed to origin"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +67,11 @@ class RunSummary:
     def change(self) -> str:
         """`0.3278 -> 0.9722`, or `n/a` where a value is missing."""
         return f"{fmt(self.before)} -> {fmt(self.after)}"
+
+    def with_commit(self, branch: str, commit: str, pushed_to: str | None) -> RunSummary:
+        """The summary plus where `tune --commit` put best.py, for the people notified."""
+        pushed = f", pushed to {pushed_to}" if pushed_to else ""
+        return replace(self, committed=f"{branch} at {commit[:7]}{pushed}")
 
 
 def fmt(value: float | None) -> str:

@@ -17,10 +17,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -233,29 +231,10 @@ def workspace(tmp_path) -> Path:
     return work
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.received.append({"path": self.path, "body": body.decode("utf-8")})
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def webhook(webhook):
+    """One local webhook server per test (conftest's), standing in for Slack."""
+    return webhook()
 
 
 @pytest.fixture
@@ -285,7 +264,7 @@ def smtp():
 
 
 def payloads(webhook) -> list[dict]:
-    return [json.loads(request["body"]) for request in webhook.received]
+    return webhook.received
 
 
 def pipeline_env(workspace: Path, webhook, **params: str) -> dict[str, str]:
@@ -293,7 +272,7 @@ def pipeline_env(workspace: Path, webhook, **params: str) -> dict[str, str]:
     defaults.update(PUSH_BACK="false", PUSH_BRANCH="", NOTIFY="true", NOTIFY_EMAIL="")
     defaults.update(MUTATOR_PIP_SPEC="mutator[all]")
     env = jenkins_env(workspace, 7, "ml-project", **{**defaults, **params})
-    env["MUTATOR_WEBHOOK_URL"] = f"http://127.0.0.1:{webhook.server_port}/hook"  # withCredentials
+    env["MUTATOR_WEBHOOK_URL"] = webhook.url  # withCredentials
     return env
 
 
@@ -486,7 +465,7 @@ def test_freestyle_chain_follows_the_exit_codes(jobs, workspace, webhook, target
         if name == "mutator-1-pull":
             return {"GIT_COMMIT": commit}  # what the git plugin sets
         if name == "mutator-5-notify":  # what credentials-binding sets
-            return {"MUTATOR_WEBHOOK_URL": f"http://127.0.0.1:{webhook.server_port}/hook"}
+            return {"MUTATOR_WEBHOOK_URL": webhook.url}
         return {}
 
     params = {"TARGET": target, "MAX_TRIALS": "2", "RUNNER": "local"}

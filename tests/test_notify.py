@@ -13,9 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -277,47 +275,6 @@ def smtp(certificate):
 
 
 # -- a real HTTP server for the webhook -----------------------------------------------------------
-@dataclass
-class Hook:
-    url: str
-    status: int = 200
-    received: list[dict] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-def webhook():
-    """Start an HTTP server answering `status`: `webhook(status=200, path="/hook")`."""
-    servers = []
-
-    def start(status: int = 200, path: str = "/hook") -> Hook:
-        hook = Hook(url="", status=status)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's hook name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.paths.append(self.path)
-                hook.received.append(json.loads(body))
-                self.send_response(hook.status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if hook.status == 200 else b"no_service")
-
-            def log_message(self, *args):
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        hook.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-        return hook
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def run_notify(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(["notify", *argv])
     out, err = capsys.readouterr()

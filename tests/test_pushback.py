@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitwork import FIXTURE, clone, git, rev
 
 from mutator import api
 from mutator.cli import main
@@ -23,37 +24,11 @@ from mutator.ledger import Ledger, TrialRecord, sha256
 from mutator.pushback import commit_best
 from mutator.pushback_message import compose_message
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "cnn_digits.py"
 BRANCH = "mutator/cnn_digits"
 RUN = Path(".mutator") / "cnn_digits"
 
 
-def git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
-def rev(cwd: Path, spec: str) -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", spec], cwd=cwd, capture_output=True, text=True
-    )
-    return result.stdout.strip() or None
-
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path, monkeypatch):
-    """No global or system git config and no inherited git variables: tests see only their repo."""
-    for name in list(os.environ):
-        if name.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_")) or name in (
-            "GIT_DIR",
-            "GIT_INDEX_FILE",
-            "GIT_WORK_TREE",
-        ):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def rewrite(source: str, rule: str) -> str:
@@ -116,34 +91,6 @@ def make_run(work: Path, accepted: tuple[str, ...] = ("more_filters", "more_epoc
         ledger.append(record(trial, "rejected", "larger_kernel", 0.3, 0.41, refused, 1))
     ledger.best_script.write_bytes(best.encode("utf-8"))
     return best
-
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
-    return bare
-
-
-def clone(tmp_path: Path, origin: Path, name: str) -> Path:
-    git(tmp_path, "clone", "--quiet", str(origin), name)
-    work = tmp_path / name
-    git(work, "config", "user.name", "Test User")
-    git(work, "config", "user.email", "test@example.com")
-    return work
-
-
-@pytest.fixture
-def work(tmp_path: Path, origin: Path) -> Path:
-    """A clone of `origin` whose main holds the script and a README, pushed."""
-    work = clone(tmp_path, origin, "work")
-    git(work, "checkout", "--quiet", "-b", "main")
-    shutil.copyfile(FIXTURE, work / "cnn_digits.py")
-    (work / "README.md").write_text("a project\n")
-    git(work, "add", ".")
-    git(work, "commit", "--quiet", "-m", "initial")
-    git(work, "push", "--quiet", "origin", "main")
-    return work
 
 
 def snapshot(work: Path) -> dict[str, bytes]:

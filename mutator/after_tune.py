@@ -1,0 +1,137 @@
+"""`mutate tune --commit / --notify`: what happens once the search has ended.
+
+Everything that can be refused is refused before the first trial trains (a bad notify setting, a
+dirty tree, a branch name git rejects), so an hour of training never ends in a usage error. At
+the end the commit goes first, so the notification can name the branch, and a failure of either
+is one `mutate: error:` line: the run directory, best.py and the report are already written and
+stay as they are.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mutator.errors import MutatorError, NotificationError, PushBackError, UsageError
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """`--commit` and its options, as `mutate commit` takes them."""
+
+    branch: str | None = None
+    push: bool = False
+    remote: str = "origin"
+    beside: bool = False
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What to do after the search; `notify_settings` is a NotifySettings when `--notify`."""
+
+    script: Path
+    run_dir: Path
+    commit: CommitRequest | None = None
+    notify_settings: Any = None
+
+    @classmethod
+    def prepare(
+        cls,
+        script: Path,
+        run_dir: Path,
+        commit: CommitRequest | None,
+        notify: bool,
+        table: dict[str, Any],
+        config_path: Path | None,
+    ) -> FollowUp:
+        """Check now, before training, everything the end of the run will need."""
+        settings = None
+        if notify:
+            from mutator import notify as notifying
+
+            section = table.get("notify", {})
+            if not isinstance(section, dict):
+                raise UsageError(f"{config_path}: notify must be a table ([tool.mutator.notify])")
+            settings = notifying.notify_settings(
+                section,
+                {},
+                str(config_path or "config"),
+                base_dir=config_path.parent if config_path else None,
+            )
+            if not settings.anything_to_send:
+                raise UsageError(
+                    "--notify: nothing configured: set email_to and smtp_host, or webhook_url, in "
+                    "[tool.mutator.notify] (pyproject.toml) or [notify] (mutator.toml), or set "
+                    f"{notifying.WEBHOOK_ENV}"
+                )
+        if commit is not None:
+            from mutator import pushback
+
+            pushback.check_ready(script, run_dir, commit.branch)
+        return cls(script, run_dir, commit, settings)
+
+    @property
+    def anything(self) -> bool:
+        return self.commit is not None or self.notify_settings is not None
+
+    def finish(self, exit_code: int) -> int:
+        """Commit, then notify; the exit code is the search's unless one of them failed."""
+        failed: MutatorError | None = None
+        committed = None
+        if self.commit is not None:
+            try:
+                committed = self._commit()
+            except PushBackError as exc:
+                _error(str(exc))
+                failed = exc
+        if self.notify_settings is not None and not self._notify(committed):
+            failed = failed or NotificationError()
+        return failed.exit_code if failed is not None else exit_code
+
+    def notify_failure(self) -> None:
+        """The search itself failed (e.g. the baseline crashed): still tell the people waiting."""
+        if self.notify_settings is not None:
+            self._notify(None)
+
+    def _commit(self) -> Any:
+        from mutator import pushback
+
+        assert self.commit is not None
+        result = pushback.commit_best(
+            self.script,
+            self.run_dir,
+            branch=self.commit.branch,
+            push=self.commit.push,
+            remote=self.commit.remote,
+            beside=self.commit.beside,
+        )
+        for line in pushback.describe(result):
+            print(line)
+        return result
+
+    def _notify(self, committed: Any) -> bool:
+        from mutator import notify
+        from mutator.gitrepo import redact
+        from mutator.ledger import Ledger
+        from mutator.run_summary import summarise_run
+
+        if not Ledger(self.run_dir).records():
+            _error("nothing to notify: no trial was recorded")
+            return False
+        summary = summarise_run(self.run_dir, self.notify_settings.report_url)
+        if committed is not None and committed.branch and committed.commit:
+            pushed_to = redact(committed.remote or "") if committed.pushed else None
+            summary = summary.with_commit(committed.branch, committed.commit, pushed_to)
+        deliveries = notify.send(summary, self.notify_settings)
+        for delivery in deliveries:
+            if delivery.ok:
+                print(delivery.line())
+            else:
+                _error(delivery.line())
+        return all(d.ok for d in deliveries)
+
+
+def _error(text: str) -> None:
+    print(f"mutate: error: {text}", file=sys.stderr, flush=True)
