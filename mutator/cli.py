@@ -9,9 +9,9 @@ Exit codes (also in the README):
   5  a model was found but no rule can change it
   6  a rule produced code that does not parse or compile (a bug: nothing was written)
   7  training could not run (the baseline failed, the runner is unavailable)
-  8  `notify`: an email or webhook could not be delivered (one line per channel)
-  9  `commit`: refused (dirty tree, script changed since the run, branch not ours) or the
-     push failed (the commit then stays on its local branch)
+  8  `notify`, `tune --notify`: an email or webhook could not be delivered (a line per channel)
+  9  `commit`, `tune --commit`: refused (dirty tree, script changed since the run, branch not
+     ours) or the push failed (the commit then stays on its local branch)
   70 internal error (set MUTATOR_DEBUG=1 for the traceback)
   130 interrupted
 
