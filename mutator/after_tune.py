@@ -12,9 +12,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mutator.errors import MutatorError, NotificationError, PushBackError, UsageError
+
+if TYPE_CHECKING:  # imported for real only when used: `tune` without these flags stays lean
+    from mutator.notify_config import NotifySettings
+    from mutator.pushback import PushBackResult
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,12 @@ class CommitRequest:
 
 @dataclass(frozen=True)
 class FollowUp:
-    """What to do after the search; `notify_settings` is a NotifySettings when `--notify`."""
+    """What to do after the search: a commit when `--commit`, notify settings when `--notify`."""
 
     script: Path
     run_dir: Path
     commit: CommitRequest | None = None
-    notify_settings: Any = None
+    notify_settings: NotifySettings | None = None
 
     @classmethod
     def prepare(
@@ -72,46 +76,41 @@ class FollowUp:
             pushback.check_ready(script, run_dir, commit.branch)
         return cls(script, run_dir, commit, settings)
 
-    @property
-    def anything(self) -> bool:
-        return self.commit is not None or self.notify_settings is not None
-
     def finish(self, exit_code: int) -> int:
         """Commit, then notify; the exit code is the search's unless one of them failed."""
         failed: MutatorError | None = None
-        committed = None
+        committed: PushBackResult | None = None
         if self.commit is not None:
             try:
-                committed = self._commit()
+                committed = self._commit(self.commit)
             except PushBackError as exc:
                 _error(str(exc))
                 failed = exc
-        if self.notify_settings is not None and not self._notify(committed):
+        if self.notify_settings is not None and not self._notify(self.notify_settings, committed):
             failed = failed or NotificationError()
         return failed.exit_code if failed is not None else exit_code
 
     def notify_failure(self) -> None:
         """The search itself failed (e.g. the baseline crashed): still tell the people waiting."""
         if self.notify_settings is not None:
-            self._notify(None)
+            self._notify(self.notify_settings, None)
 
-    def _commit(self) -> Any:
+    def _commit(self, request: CommitRequest) -> PushBackResult:
         from mutator import pushback
 
-        assert self.commit is not None
         result = pushback.commit_best(
             self.script,
             self.run_dir,
-            branch=self.commit.branch,
-            push=self.commit.push,
-            remote=self.commit.remote,
-            beside=self.commit.beside,
+            branch=request.branch,
+            push=request.push,
+            remote=request.remote,
+            beside=request.beside,
         )
         for line in pushback.describe(result):
             print(line)
         return result
 
-    def _notify(self, committed: Any) -> bool:
+    def _notify(self, settings: NotifySettings, committed: PushBackResult | None) -> bool:
         from mutator import notify
         from mutator.gitrepo import redact
         from mutator.ledger import Ledger
@@ -120,11 +119,11 @@ class FollowUp:
         if not Ledger(self.run_dir).records():
             _error("nothing to notify: no trial was recorded")
             return False
-        summary = summarise_run(self.run_dir, self.notify_settings.report_url)
+        summary = summarise_run(self.run_dir, settings.report_url)
         if committed is not None and committed.branch and committed.commit:
             pushed_to = redact(committed.remote or "") if committed.pushed else None
             summary = summary.with_commit(committed.branch, committed.commit, pushed_to)
-        deliveries = notify.send(summary, self.notify_settings)
+        deliveries = notify.send(summary, settings)
         for delivery in deliveries:
             if delivery.ok:
                 print(delivery.line())
