@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mutator.errors import MutatorError, NotificationError, PushBackError, UsageError
 
 if TYPE_CHECKING:  # imported for real only when used: `tune` without these flags stays lean
+    from mutator.notify import Delivery
     from mutator.notify_config import NotifySettings
     from mutator.pushback import PushBackResult
 
@@ -82,7 +83,7 @@ class FollowUp:
         committed: PushBackResult | None = None
         if self.commit is not None:
             try:
-                committed = self._commit(self.commit)
+                committed = commit_and_say(self.script, self.run_dir, self.commit)
             except PushBackError as exc:
                 _error(str(exc))
                 failed = exc
@@ -94,21 +95,6 @@ class FollowUp:
         """The search itself failed (e.g. the baseline crashed): still tell the people waiting."""
         if self.notify_settings is not None:
             self._notify(self.notify_settings, None)
-
-    def _commit(self, request: CommitRequest) -> PushBackResult:
-        from mutator import pushback
-
-        result = pushback.commit_best(
-            self.script,
-            self.run_dir,
-            branch=request.branch,
-            push=request.push,
-            remote=request.remote,
-            beside=request.beside,
-        )
-        for line in pushback.describe(result):
-            print(line)
-        return result
 
     def _notify(self, settings: NotifySettings, committed: PushBackResult | None) -> bool:
         from mutator import notify
@@ -123,13 +109,34 @@ class FollowUp:
         if committed is not None and committed.branch and committed.commit:
             pushed_to = redact(committed.remote or "") if committed.pushed else None
             summary = summary.with_commit(committed.branch, committed.commit, pushed_to)
-        deliveries = notify.send(summary, settings)
-        for delivery in deliveries:
-            if delivery.ok:
-                print(delivery.line())
-            else:
-                _error(delivery.line())
-        return all(d.ok for d in deliveries)
+        return say_deliveries(notify.send(summary, settings))
+
+
+def say_deliveries(deliveries: list[Delivery]) -> bool:
+    """A line per channel, failures on stderr as errors; True when every channel delivered."""
+    for delivery in deliveries:
+        if delivery.ok:
+            print(delivery.line())
+        else:
+            _error(delivery.line())
+    return all(d.ok for d in deliveries)
+
+
+def commit_and_say(script: Path, run_dir: Path, request: CommitRequest) -> PushBackResult:
+    """`mutate commit` and `tune --commit`: commit best.py, print what was done, return it."""
+    from mutator import pushback
+
+    result = pushback.commit_best(
+        script,
+        run_dir,
+        branch=request.branch,
+        push=request.push,
+        remote=request.remote,
+        beside=request.beside,
+    )
+    for line in pushback.describe(result):
+        print(line)
+    return result
 
 
 def _error(text: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from mutator import api, render
-from mutator.after_tune import CommitRequest, FollowUp
+from mutator.after_tune import CommitRequest, FollowUp, commit_and_say, say_deliveries
 from mutator.errors import ModelNotFoundError, MutatorError, UsageError
 from mutator.source import write_atomically
 
@@ -145,29 +145,16 @@ def notify_command(args: argparse.Namespace) -> int:
         return 0
     if not settings.anything_to_send:
         raise UsageError(notify.NOTHING_CONFIGURED)
-    deliveries = notify.send(summary, settings)
-    for delivery in deliveries:
-        if delivery.ok:
-            print(delivery.line())
-        else:
-            print(f"mutate: error: {delivery.line()}", file=sys.stderr)
-    return 0 if all(d.ok for d in deliveries) else NotificationError.exit_code
+    delivered = say_deliveries(notify.send(summary, settings))
+    return 0 if delivered else NotificationError.exit_code
 
 
 def commit_command(args: argparse.Namespace) -> int:
     """Exit 0 when committed or nothing to commit, 9 when refused or the push failed."""
-    from mutator import pushback, tune
+    from mutator import tune
 
-    result = pushback.commit_best(
-        args.script,
-        tune.run_dir_for(args.script, args.workdir),
-        branch=args.branch,
-        push=args.push,
-        remote=args.remote,
-        beside=args.beside,
-    )
-    for line in pushback.describe(result):
-        print(line)
+    request = CommitRequest(args.branch, args.push, args.remote, args.beside)
+    commit_and_say(args.script, tune.run_dir_for(args.script, args.workdir), request)
     return 0
 
 
