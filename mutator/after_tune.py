@@ -92,19 +92,21 @@ class FollowUp:
         return failed.exit_code if failed is not None else exit_code
 
     def notify_failure(self) -> None:
-        """The search itself failed (e.g. the baseline crashed): still tell the people waiting."""
-        if self.notify_settings is not None:
+        """The search itself failed (e.g. the baseline crashed): still tell the people waiting.
+
+        Nothing is sent when it failed before any trial (a locked run, no Docker engine): the
+        command's own error line says all there is, and there is no run to summarise.
+        """
+        from mutator.ledger import Ledger
+
+        if self.notify_settings is not None and Ledger(self.run_dir).records():
             self._notify(self.notify_settings, None)
 
     def _notify(self, settings: NotifySettings, committed: PushBackResult | None) -> bool:
         from mutator import notify
         from mutator.gitrepo import redact
-        from mutator.ledger import Ledger
         from mutator.run_summary import summarise_run
 
-        if not Ledger(self.run_dir).records():
-            _error("nothing to notify: no trial was recorded")
-            return False
         summary = summarise_run(self.run_dir, settings.report_url)
         if committed is not None and committed.branch and committed.commit:
             pushed_to = redact(committed.remote or "") if committed.pushed else None

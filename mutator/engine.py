@@ -141,12 +141,13 @@ def verify(source: str, rule: str, changed_statements: list[str] | None = None) 
         ) from None
 
 
-def unified_diff(before: str, after: str, filename: str) -> str:
+def unified_diff(before: str, after: str, filename: str, after_name: str | None = None) -> str:
+    """`a/filename` -> `b/filename` (or `b/after_name`, e.g. best.py), as git would print it."""
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
         fromfile=f"a/{filename}",
-        tofile=f"b/{filename}",
+        tofile=f"b/{after_name or filename}",
     )
     # A file without a final newline would glue the next diff line on; say so as git does.
     out = []

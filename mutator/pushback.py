@@ -91,14 +91,8 @@ def commit_best(
         if beside
         else script_path
     )
-    branch = branch or f"{BRANCH_PREFIX}{Path(script_path).stem}"
-    ref = _branch_ref(repo, branch)
-    tip = repo.rev(ref)
-    if tip is not None and not repo.ok("merge-base", "--is-ancestor", head, tip):
-        raise PushBackError(
-            f"branch {branch} exists and does not contain HEAD ({head[:7]}); it is left alone: "
-            f"pass --branch {branch}-{head[:7]} (or another new name)"
-        )
+    branch = branch or _default_branch(script_path)
+    ref, tip = _branch_to_extend(repo, head, branch)
     parent = tip or head
 
     message = compose_message(script.name, records, run, _run_label(repo, run_dir), ledger)
@@ -150,13 +144,7 @@ def check_ready(script: Path, run_dir: Path, branch: str | None = None) -> None:
     on_disk = hashlib.sha256(script.read_bytes()).hexdigest()
     _check_started_from(repo, head, script_path, on_disk)
     _check_clean(repo, run_dir)
-    ref = _branch_ref(repo, branch or f"{BRANCH_PREFIX}{Path(script_path).stem}")
-    tip = repo.rev(ref)
-    if tip is not None and not repo.ok("merge-base", "--is-ancestor", head, tip):
-        raise PushBackError(
-            f"branch {ref.removeprefix('refs/heads/')} exists and does not contain HEAD "
-            f"({head[:7]}); pass --branch with a new name"
-        )
+    _branch_to_extend(repo, head, branch or _default_branch(script_path))
 
 
 def describe(result: PushBackResult) -> list[str]:
@@ -260,6 +248,22 @@ def _check_clean(repo: Repo, run_dir: Path) -> None:
         raise PushBackError(
             f"tracked files have uncommitted changes ({names}); commit or stash them first"
         )
+
+
+def _default_branch(script_path: str) -> str:
+    return f"{BRANCH_PREFIX}{Path(script_path).stem}"
+
+
+def _branch_to_extend(repo: Repo, head: str, branch: str) -> tuple[str, str | None]:
+    """The branch's ref and tip (None: new); refused when it exists without HEAD in it."""
+    ref = _branch_ref(repo, branch)
+    tip = repo.rev(ref)
+    if tip is not None and not repo.ok("merge-base", "--is-ancestor", head, tip):
+        raise PushBackError(
+            f"branch {branch} exists and does not contain HEAD ({head[:7]}); it is left alone: "
+            f"pass --branch {branch}-{head[:7]} (or another new name)"
+        )
+    return ref, tip
 
 
 def _branch_ref(repo: Repo, branch: str) -> str:

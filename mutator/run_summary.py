@@ -7,12 +7,12 @@ Nothing here writes: the run directory is only read.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mutator.engine import unified_diff
 from mutator.ledger import Ledger, TrialRecord
 from mutator.metrics import infer_mode
 from mutator.search import reached
@@ -190,12 +190,9 @@ def _whole_diff(ledger: Ledger, script: str, records: list[TrialRecord]) -> tupl
     original = ledger.trial_dir(records[0].id) / script
     if not original.exists() or not ledger.best_script.exists():
         return "", 0
-    before = original.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = ledger.best_script.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines = [
-        line if line.endswith("\n") else line + "\n"
-        for line in difflib.unified_diff(before, after, f"a/{script}", "b/best.py")
-    ]
+    before = original.read_text(encoding="utf-8")
+    after = ledger.best_script.read_text(encoding="utf-8")
+    lines = unified_diff(before, after, script, "best.py").splitlines(keepends=True)
     kept, omitted = lines[:MAX_DIFF_LINES], max(0, len(lines) - MAX_DIFF_LINES)
     if omitted:
         kept.append(f"... {omitted} more lines\n")
