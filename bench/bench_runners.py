@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mutator.images import ensure_docker, list_images
-from mutator.runners.base import TrialSpec
-from mutator.runners.docker import DockerRunner
-from mutator.runners.local import LocalRunner
+from mutator.containers.images import ensure_docker, list_images
+from mutator.containers.runner import DockerRunner
+from mutator.training.local import LocalRunner
+from mutator.training.runner import TrialSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = "open('accuracy.txt', 'w').write('0.5')\n"

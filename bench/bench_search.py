@@ -80,7 +80,7 @@ def mutate_command() -> list[str]:
     on_path = shutil.which("mutate")
     if on_path:
         return [on_path]
-    return [sys.executable, "-c", "from mutator.cli import main; raise SystemExit(main())"]
+    return [sys.executable, "-c", "from mutator.cli.app import main; raise SystemExit(main())"]
 
 
 def child_env() -> dict[str, str]:
@@ -197,7 +197,7 @@ MUTATE_REASONS = {
 
 
 def mutate_reason(log: Path) -> str:
-    """Why `mutate tune` stopped, from its last summary line (mutator/tune.py's REASONS)."""
+    """Why `mutate tune` stopped, from its last summary line (mutator/search/tune.py's REASONS)."""
     for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()):
         for words, reason in MUTATE_REASONS.items():
             if line.startswith(words):
@@ -288,8 +288,8 @@ def measure_overhead(work: Path, repeat: int, with_tune: bool) -> dict[str, Any]
 
     Alternated within each repeat so that drift in the machine's load hits all of them.
     """
-    from mutator.runners.base import TrialSpec
-    from mutator.runners.local import LocalRunner
+    from mutator.training.local import LocalRunner
+    from mutator.training.runner import TrialSpec
 
     folder = work / "overhead"
     folder.mkdir()

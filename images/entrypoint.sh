@@ -3,7 +3,7 @@
 #
 #   docker run -v "$PWD/trial:/trial" IMAGE                   -> harness on /trial/train.py
 #   docker run -v ... IMAGE --metric-regex 'acc: ([0-9.]+)'   -> the same, with harness options
-#   docker run -v ... IMAGE python -m mutator.harness S ...   -> exactly that command (the runner)
+#   docker run -v ... IMAGE python -m mutator.training.harness S ...   -> exactly that command (the runner)
 #
 # MUTATOR_SCRIPT (default /trial/train.py) and MUTATOR_TRIAL_DIR (default /trial) move the script
 # and the results; MUTATOR_UMASK (default 0002) sets the mode of the files the trial writes.
@@ -30,4 +30,4 @@ if [ ! -w "$trial_dir" ]; then
     echo "mutator: $trial_dir is not writable by uid $(id -u): chown it to $(id -u) on the host, or run with --user \"\$(id -u):\$(id -g)\"" >&2
     exit 2
 fi
-exec python -m mutator.harness "$script" --trial-dir "$trial_dir" "$@"
+exec python -m mutator.training.harness "$script" --trial-dir "$trial_dir" "$@"

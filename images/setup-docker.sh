@@ -50,7 +50,7 @@ import os
 import sys
 import time
 
-from mutator.images import IMAGE_NAMES, build_image, list_images
+from mutator.containers.images import IMAGE_NAMES, build_image, list_images
 
 
 def show_step(line):

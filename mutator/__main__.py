@@ -1,5 +1,5 @@
 """`python -m mutator` is `mutate`."""
 
-from mutator.cli import main
+from mutator.cli.app import main
 
 raise SystemExit(main())

@@ -1,4 +1,8 @@
-"""The library API the CLI, the search and the pre-commit hook share: locate, propose, apply."""
+"""The library API the CLI, the search and the pre-commit hook share: locate, propose, apply.
+
+It stands above `mutator.engine` and `rules` (it is where the two meet) and below everything
+that decides what to do with a change: the search, the publishers and the command line.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from typing import Any
 
 import libcst as cst
 
-from mutator import engine
-from mutator.candidate import Candidate, Proposal, Skip
+from mutator.engine.candidate import Candidate, Proposal, Skip
+from mutator.engine.locate import locate
+from mutator.engine.model_view import ModelView
+from mutator.engine.rewrite import Rewrite, apply_candidate
+from mutator.engine.source import load_module, parse_script
 from mutator.errors import ModelNotFoundError, NothingToChangeError, UsageError
-from mutator.locate import locate
-from mutator.model_view import ModelView
-from mutator.source import load_module, parse_script
-from rules import RULES_BY_NAME, Rule
+from rules import DEFAULT_ORDER, Rule, rule_class
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,25 @@ def rules_named(
 ) -> list[Rule]:
     """Rule instances for `names` (all, in the default order, when None), with their settings."""
     settings = settings or {}
-    unknown = [name for name in (names or []) if name not in RULES_BY_NAME]
-    unknown += [name for name in settings if name not in RULES_BY_NAME]
+    check_rule_names(names, settings)
+    return [_instance(name, settings) for name in (names if names is not None else DEFAULT_ORDER)]
+
+
+def check_rule_names(
+    names: Sequence[str] | None, settings: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
+    """UsageError for a rule name (in the order or the settings) that no rule has."""
+    unknown = [name for name in (names or []) if name not in DEFAULT_ORDER]
+    unknown += [name for name in settings or {} if name not in DEFAULT_ORDER]
     if unknown:
-        raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(RULES_BY_NAME)}")
-    rules = []
-    for name in names if names is not None else list(RULES_BY_NAME):
-        try:
-            rules.append(RULES_BY_NAME[name](**settings.get(name, {})))
-        except TypeError as exc:
-            raise UsageError(f"bad settings for rule {name}: {exc}") from None
-    return rules
+        raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(DEFAULT_ORDER)}")
+
+
+def _instance(name: str, settings: Mapping[str, Mapping[str, Any]]) -> Rule:
+    try:
+        return rule_class(name)(**settings.get(name, {}))
+    except TypeError as exc:
+        raise UsageError(f"bad settings for rule {name}: {exc}") from None
 
 
 def propose(script: Script, rules: Sequence[Rule]) -> list[Proposal]:
@@ -91,8 +103,29 @@ def choose(proposals: Sequence[Proposal], site: int | None = None) -> Candidate:
     )
 
 
-def rewrite(script: Script, candidate: Candidate) -> engine.Rewrite:
-    return engine.apply(
+def first_candidate(
+    script: Script,
+    names: Sequence[str] | None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    site: int | None = None,
+) -> Candidate:
+    """`choose(propose(script, rules_named(names)), site)`, asking one rule at a time.
+
+    Stops at the first rule with a candidate (at `site`), so the rules after it are never
+    imported: what `mutate preview` and `apply` need, at a fraction of the cost. When no rule
+    has one, every rule is asked, so the error is the one `choose` gives.
+    """
+    settings = settings or {}
+    check_rule_names(names, settings)
+    for name in names if names is not None else DEFAULT_ORDER:
+        for proposal in _instance(name, settings).propose(script.view):
+            if isinstance(proposal, Candidate) and (site is None or proposal.site == site):
+                return proposal
+    return choose(propose(script, rules_named(names, settings)), site)
+
+
+def rewrite(script: Script, candidate: Candidate) -> Rewrite:
+    return apply_candidate(
         script.module,
         candidate,
         script.path.name,

@@ -1,27 +1,42 @@
-"""The mutation rules, one per module, and the order the search tries them in.
+"""The mutation rules, one per module named after the rule, and the order the search tries them in.
 
 The order is explicit (and checked by a test against the modules in this folder): capacity of
 the existing layers first, then depth, then training time, as seed 002's tweaker did. The search
 may reorder at run time from a trial's evidence (e.g. epochs first when the curve still rises).
+
+Rule modules are imported when a rule is first asked for, not with this package: `mutate preview`
+usually needs only the first rule that has a candidate.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from rules._rule import Example, Rule
-from rules.add_conv_block import AddConvBlock
-from rules.add_dense import AddDense
-from rules.larger_kernel import LargerKernel
-from rules.more_epochs import MoreEpochs
-from rules.more_filters import MoreFilters
 
-DEFAULT_ORDER: tuple[type, ...] = (MoreFilters, LargerKernel, AddConvBlock, AddDense, MoreEpochs)
+DEFAULT_ORDER: tuple[str, ...] = (
+    "more_filters",
+    "larger_kernel",
+    "add_conv_block",
+    "add_dense",
+    "more_epochs",
+)
 
-RULES_BY_NAME: dict[str, type] = {rule.name: rule for rule in DEFAULT_ORDER}
+
+def rule_class(name: str) -> type[Rule]:
+    """The class of rule `name`, from `rules/<name>.py`; KeyError for a name not in the order."""
+    if name not in DEFAULT_ORDER:
+        raise KeyError(name)
+    module = importlib.import_module(f"{__name__}.{name}")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == name:
+            return value
+    raise KeyError(f"rules/{name}.py defines no class whose name is {name!r}")
 
 
 def default_rules() -> list[Rule]:
     """One instance of every rule with its default settings, in the default order."""
-    return [rule() for rule in DEFAULT_ORDER]
+    return [rule_class(name)() for name in DEFAULT_ORDER]
 
 
-__all__ = ["DEFAULT_ORDER", "RULES_BY_NAME", "Example", "Rule", "default_rules"]
+__all__ = ["DEFAULT_ORDER", "Example", "Rule", "default_rules", "rule_class"]

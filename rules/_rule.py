@@ -1,13 +1,13 @@
 """What every rule is: a small class with a name, a description, typed settings, its own examples,
-and `propose(view)`. Rules only propose; `mutator.engine` applies."""
+and `propose(view)`. Rules only propose; `mutator.engine.rewrite` applies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from mutator.candidate import Proposal
-from mutator.model_view import ModelView
+from mutator.engine.candidate import Proposal
+from mutator.engine.model_view import ModelView
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mutator.callargs import find_arg
-from mutator.model_view import Layer, ModelView
+from mutator.engine.callargs import find_arg
+from mutator.engine.model_view import Layer, ModelView
 
 
 def quote_of(view: ModelView, near: cst.Call | None = None) -> str:

@@ -7,12 +7,12 @@ from typing import ClassVar
 
 import libcst as cst
 
-from mutator import shapes
-from mutator.callargs import find_arg, integer, literal_int, tidy_call
-from mutator.candidate import Candidate, Edit, Proposal, Skip
-from mutator.insertion import CannotInsert, import_edit, insert_layers_after
-from mutator.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS, spatial_rank
-from mutator.model_view import Layer, ModelView
+from mutator.engine import shapes
+from mutator.engine.callargs import find_arg, integer, literal_int, tidy_call
+from mutator.engine.candidate import Candidate, Edit, Proposal, Skip
+from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_after
+from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS, spatial_rank
+from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example
 from rules._style import quote_of, sibling_callee, string, with_keyword
 

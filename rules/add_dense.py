@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.callargs import integer, tidy_call
-from mutator.candidate import Candidate, Proposal, Skip
-from mutator.insertion import CannotInsert, insert_layers_after
-from mutator.model_view import ModelView
+from mutator.engine.callargs import integer, tidy_call
+from mutator.engine.candidate import Candidate, Proposal, Skip
+from mutator.engine.insertion import CannotInsert, insert_layers_after
+from mutator.engine.model_view import ModelView
 from rules._rule import Example
 from rules._style import quote_of, string, with_keyword
 from rules.add_conv_block import ONE_OF_A_KIND

@@ -7,11 +7,11 @@ from typing import ClassVar
 
 import libcst as cst
 
-from mutator import shapes
-from mutator.callargs import integer, literal_int, literal_ints
-from mutator.candidate import Candidate, Edit, Proposal, Replace, Skip
-from mutator.keras_names import CONV_KINDS
-from mutator.model_view import Layer, ModelView
+from mutator.engine import shapes
+from mutator.engine.callargs import integer, literal_int, literal_ints
+from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
+from mutator.engine.keras_names import CONV_KINDS
+from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"

@@ -7,10 +7,10 @@ from typing import ClassVar
 
 import libcst as cst
 
-from mutator.callargs import insert_after, integer
-from mutator.candidate import Candidate, Proposal, Replace, Skip
-from mutator.model_view import ModelView
-from mutator.walk import walk
+from mutator.engine.callargs import insert_after, integer
+from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
+from mutator.engine.model_view import ModelView
+from mutator.engine.walk import walk
 from rules._rule import Example
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.callargs import integer, literal_int
-from mutator.candidate import Candidate, Proposal, Replace, Skip
-from mutator.keras_names import CONV_KINDS
-from mutator.model_view import ModelView
+from mutator.engine.callargs import integer, literal_int
+from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
+from mutator.engine.keras_names import CONV_KINDS
+from mutator.engine.model_view import ModelView
 from rules._rule import Example
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense\n"

@@ -1,0 +1,264 @@
+"""What each `mutate` subcommand does, over the library API; printing goes through `render`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from mutator import api
+from mutator.cli import render
+from mutator.engine.source import write_atomically
+from mutator.errors import ModelNotFoundError, MutatorError, UsageError
+
+if TYPE_CHECKING:  # after_tune is imported by the commands that use it: preview stays light
+    from mutator.publish.after_tune import CommitRequest
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = _HANDLERS[args.command]
+    return handler(args)
+
+
+def rules_command(args: argparse.Namespace) -> int:
+    render.rules_table(api.rules_named(None))
+    return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    script = api.Script.load(args.script, args.model)
+    render.model_report(script, api.propose(script, api.rules_named(None)))
+    return 0
+
+
+def preview_command(args: argparse.Namespace) -> int:
+    script = api.Script.load(args.script, args.model)
+    candidate = api.first_candidate(script, args.rule, site=args.site)
+    result = api.rewrite(script, candidate)
+    render.diff(f"{candidate.rule}: {candidate.description}", result.diff, args.color)
+    return 0
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    script = api.Script.load(args.script, args.model)
+    candidate = api.first_candidate(script, [args.rule], site=args.site)
+    result = api.rewrite(script, candidate)
+    target = args.script if args.in_place else args.output
+    if target is None:
+        sys.stdout.write(result.source)
+        return 0
+    write_atomically(target, result.source)
+    print(f"{candidate.rule}: {candidate.description} -> {target}", file=sys.stderr)
+    return 0
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    from mutator.cli import progress
+    from mutator.publish.after_tune import FollowUp
+    from mutator.search import config, tune
+
+    config_path, table = config.find_config(args.script)
+    script_args = list(args.script_args)
+    overrides = {
+        "target": args.target,
+        "metric": args.metric,
+        "mode": args.mode,
+        "metric_regex": args.metric_regex,
+        "min_improvement": args.min_improvement,
+        "max_trials": args.max_trials,
+        "time_budget": args.time_budget,
+        "trial_timeout": args.trial_timeout,
+        "seed": args.seed,
+        "rules": args.rules,
+        "runner": args.runner,
+        "retries": args.retries,
+        "script_args": script_args or None,
+        "docker_image": args.docker_image,
+        "docker_cpus": args.docker_cpus,
+        "docker_memory": args.docker_memory,
+        "docker_network": args.docker_network,
+        "docker_keep_failed": args.docker_keep_failed,
+    }
+    settings = config.settings_from(table, overrides, str(config_path or "config"))
+    api.check_rule_names(settings.rules, settings.rule_settings)  # fail before training
+    follow_up = FollowUp.prepare(
+        args.script,
+        tune.run_dir_for(args.script, args.workdir),
+        _commit_request(args),
+        args.notify,
+        table,
+        config_path,
+    )
+    reporter = progress.reporter_for()
+    try:
+        outcome = tune.tune(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+    except MutatorError:
+        follow_up.notify_failure()
+        raise
+    reporter.message(tune.summarise(outcome, settings))
+    reporter.message(f"best script: {outcome.run_dir / 'best.py'}")
+    reporter.message(f"report: {outcome.run_dir / 'report.html'}")
+    return follow_up.finish(0 if outcome.reached or settings.target is None else 1)
+
+
+def _commit_request(args: argparse.Namespace) -> CommitRequest | None:
+    """`--commit` with its options; the options alone are a usage error, not silently ignored."""
+    from mutator.publish.after_tune import CommitRequest
+
+    options = {"--branch": args.branch, "--push": args.push, "--remote": args.remote}
+    options["--beside"] = args.beside
+    if not args.commit:
+        given = [flag for flag, value in options.items() if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --commit")
+        return None
+    return CommitRequest(args.branch, args.push, args.remote or "origin", args.beside)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    from mutator.search import tune
+    from mutator.search.ledger import Ledger
+
+    ledger = Ledger(tune.run_dir_for(args.script, args.workdir))
+    records = ledger.records()
+    if not records:
+        raise UsageError(f"no trials recorded in {ledger.root}; run `mutate tune {args.script}`")
+    render.history_table(records)
+    return 0
+
+
+def notify_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every channel delivered, 8 when one failed, 2 when none is configured."""
+    from mutator.errors import NotificationError
+    from mutator.publish import notify
+    from mutator.publish.run_summary import summarise_run
+    from mutator.search import config, tune
+    from mutator.search.ledger import Ledger
+
+    config_path, table = config.find_config(args.script)
+    section = table.get("notify", {})
+    if not isinstance(section, dict):
+        raise UsageError(f"{config_path}: notify must be a table ([tool.mutator.notify])")
+    settings = notify.notify_settings(
+        section,
+        {name: getattr(args, name) for name in notify.FLAGS},
+        str(config_path or "config"),
+        base_dir=config_path.parent if config_path else None,
+    )
+    run_dir = tune.run_dir_for(args.script, args.workdir)
+    if not Ledger(run_dir).records():
+        raise UsageError(f"no trials recorded in {run_dir}; run `mutate tune {args.script}` first")
+    summary = summarise_run(run_dir, settings.report_url)
+    if args.dry_run:
+        sys.stdout.write(notify.preview(summary, settings))
+        return 0
+    if not settings.anything_to_send:
+        raise UsageError(notify.NOTHING_CONFIGURED)
+    from mutator.publish.after_tune import say_deliveries
+
+    delivered = say_deliveries(notify.send(summary, settings))
+    return 0 if delivered else NotificationError.exit_code
+
+
+def commit_command(args: argparse.Namespace) -> int:
+    """Exit 0 when committed or nothing to commit, 9 when refused or the push failed."""
+    from mutator.publish.after_tune import CommitRequest, commit_and_say
+    from mutator.search import tune
+
+    request = CommitRequest(args.branch, args.push, args.remote, args.beside)
+    commit_and_say(args.script, tune.run_dir_for(args.script, args.workdir), request)
+    return 0
+
+
+def hook_command(args: argparse.Namespace) -> int:
+    from mutator.cli import hook
+
+    return hook.run(args.files, strict=args.strict, show_diff=not args.no_diff)
+
+
+def detect_command(args: argparse.Namespace) -> int:
+    """Exit 0 with the kind and image; exit 4 when the script is none of the kinds (reason given)."""
+    import json
+
+    from mutator.containers import detect
+    from mutator.search import config
+
+    _, table = config.find_config(args.script)
+    images = table.get("images", {}) if isinstance(table.get("images"), dict) else {}
+    result = detect.detect(args.script, images)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(
+            f"kind: {result.kind or 'unknown'}\nimage: {result.image or '-'}\nreason: {result.reason}"
+        )
+    return 0 if result.kind else ModelNotFoundError.exit_code
+
+
+LOCAL_BASE_IMAGE = "mutator-base:bookworm-py311"  # what images/make-base-image.sh makes
+
+
+def images_command(args: argparse.Namespace) -> int:
+    from mutator.containers import images
+
+    client = images.ensure_docker()
+    if args.images_command == "list":
+        for info in images.list_images(client):
+            size = f"{info.size / 1e9:.2f} GB" if info.size else "not built"
+            print(f"{info.kind:8} {info.tag:28} {size}")
+        return 0
+    base = args.base_image
+    if base is None and _image_exists(client, LOCAL_BASE_IMAGE):
+        base = LOCAL_BASE_IMAGE
+    for kind in args.kind or images.KINDS:
+        print(f"building {images.IMAGE_NAMES[kind]} from {base or 'python:3.11-slim'}", flush=True)
+        image_id = images.build_image(
+            kind, base_image=base, ca_cert=args.ca_cert, progress=_print_build_step, client=client
+        )
+        print(f"built {images.IMAGE_NAMES[kind]} ({image_id[:19]})", flush=True)
+    return 0
+
+
+def _image_exists(client, tag: str) -> bool:  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _print_build_step(line: str) -> None:
+    if line.startswith("Step "):
+        print(f"  {line[:110]}", flush=True)
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    from mutator.cli import progress
+    from mutator.containers import monitor
+
+    restarted = monitor.monitor(
+        once=args.once,
+        interval=args.interval,
+        max_restarts=args.max_restarts,
+        reporter=progress.PlainReporter(),
+    )
+    print(f"restarted {restarted} training container(s)")
+    return 0
+
+
+_HANDLERS = {
+    "rules": rules_command,
+    "inspect": inspect_command,
+    "preview": preview_command,
+    "apply": apply_command,
+    "tune": tune_command,
+    "history": history_command,
+    "notify": notify_command,
+    "commit": commit_command,
+    "hook": hook_command,
+    "detect": detect_command,
+    "images": images_command,
+    "monitor": monitor_command,
+}

@@ -1,0 +1,77 @@
+"""What `mutate tune` shows while it works: a line per trial, coloured on a terminal.
+
+Jenkins and pipes get plain lines (one per event, flushed), a terminal gets rich colours and a
+spinner while a trial trains.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mutator.search.ledger import TrialRecord
+
+_MARK = {"baseline": "=", "accepted": "+", "rejected": "-"}
+
+
+def describe(record: TrialRecord) -> str:
+    value = f"{record.value:.4f}" if record.value is not None else record.status
+    resumed = f", resumed at epoch {record.resumed_from_epoch}" if record.resumed_from_epoch else ""
+    restarts = f", {record.restarts} restart(s)" if record.restarts else ""
+    best = f"best {record.best_after:.4f}" if record.best_after is not None else "no best yet"
+    return (
+        f"trial {record.id} {_MARK.get(record.decision, '?')} {record.decision}: {value} "
+        f"({best}; {record.seconds:.1f}s{resumed}{restarts})"
+    )
+
+
+class PlainReporter:
+    def __init__(self, stream=None) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream or sys.stdout
+
+    def trial_started(self, trial_id: int, description: str, resumed: bool) -> None:
+        again = " (resuming)" if resumed else ""
+        self._print(f"trial {trial_id}{again}: {description}")
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self._print(describe(record))
+        if record.error and record.status != "ok":
+            self._print(f"    {record.error}")
+
+    def message(self, text: str) -> None:
+        self._print(text)
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+class RichReporter:
+    """The same events, coloured, with a spinner while a trial trains."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False)
+        self._status = None
+
+    def trial_started(self, trial_id: int, description: str, resumed: bool) -> None:
+        again = " [dim](resuming)[/dim]" if resumed else ""
+        self.console.print(f"[bold]trial {trial_id}[/bold]{again}: {description}")
+        self._status = self.console.status(f"training trial {trial_id}...")
+        self._status.start()
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        color = {"accepted": "green", "baseline": "blue"}.get(record.decision, "dim")
+        self.console.print(f"[{color}]{describe(record)}[/{color}]")
+        if record.error and record.status != "ok":
+            self.console.print(f"    [red]{record.error}[/red]")
+
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
+
+def reporter_for(stream=None):  # type: ignore[no-untyped-def]
+    stream = stream or sys.stdout
+    return RichReporter() if stream.isatty() else PlainReporter(stream)

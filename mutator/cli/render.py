@@ -1,0 +1,115 @@
+"""Printing for people: rich colours and tables on a terminal, plain text in pipes and Jenkins logs.
+
+rich is imported only when it is used, so `mutate preview` into a pipe costs no more than parsing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mutator.engine.candidate import Candidate, Proposal
+
+if TYPE_CHECKING:
+    from mutator.api import Script
+    from mutator.search.ledger import TrialRecord
+    from rules import Rule
+
+
+def _use_color(mode: str) -> bool:
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return sys.stdout.isatty()
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def diff(title: str, text: str, color: str = "auto") -> None:
+    if not _use_color(color):
+        sys.stdout.write(f"# {title}\n{text}")
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, force_terminal=True)
+    console.print(Text(f"# {title}", style="bold"))
+    styles = {"+": "green", "-": "red", "@": "cyan"}
+    for line in text.splitlines():
+        head = line[:3] if line.startswith(("+++", "---")) else line[:1]
+        style = "bold" if head in ("+++", "---") else styles.get(head, "")
+        console.print(Text(line, style=style), soft_wrap=True)
+
+
+def rules_table(rules: Sequence[Rule]) -> None:
+    from rich.table import Table
+
+    table = Table(title="mutation rules, in the order the search tries them")
+    table.add_column("#", justify="right")
+    table.add_column("rule")
+    table.add_column("what it does")
+    for number, rule in enumerate(rules, 1):
+        table.add_row(str(number), rule.name, rule.description)
+    _console().print(table)
+
+
+def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
+    from rich.table import Table
+
+    view = script.view
+    console = _console()
+    console.print(
+        f"[bold]{script.path}[/bold]: model [bold]{view.name}[/bold] in {view.scope}, "
+        f"style {view.style}, input shape {view.input_shape or 'unknown'}"
+    )
+    table = Table()
+    for column in ("site", "layer", "written as", "arguments"):
+        table.add_column(column)
+    for layer in view.layers:
+        arguments = (
+            ", ".join(view.code(arg).strip().rstrip(",") for arg in layer.call.args)
+            if layer.call
+            else "?"
+        )
+        table.add_row(str(layer.index), layer.kind, layer.written_as, arguments)
+    console.print(table)
+    epochs = view.epochs
+    console.print(f"epochs: {epochs.detail if epochs else 'no fit call found'}")
+    for note in view.notes:
+        console.print(f"note: {note}")
+    console.print("[bold]what each rule would do[/bold]")
+    for proposal in proposals:
+        if isinstance(proposal, Candidate):
+            console.print(f"  {proposal.rule} @{proposal.site}: {proposal.description}")
+        else:
+            where = "" if proposal.site is None else f" @{proposal.site}"
+            console.print(f"  {proposal.rule}{where}: [dim]skip: {proposal.reason}[/dim]")
+
+
+def history_table(records: Sequence[TrialRecord]) -> None:
+    from rich.table import Table
+
+    table = Table(title="trials")
+    for column in ("trial", "rule", "change", "metric", "decision", "best", "seconds"):
+        table.add_column(column)
+    colors = {"accepted": "green", "baseline": "blue", "rejected": "dim"}
+    for r in records:
+        metric = f"{r.value:.4f}" if r.value is not None else r.status
+        best = f"{r.best_after:.4f}" if r.best_after is not None else ""
+        table.add_row(
+            str(r.id),
+            r.rule or "-",
+            r.description,
+            metric,
+            r.decision,
+            best,
+            f"{r.seconds:.1f}",
+            style=colors.get(r.decision, ""),
+        )
+    _console().print(table)

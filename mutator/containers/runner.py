@@ -1,0 +1,414 @@
+"""Train a trial in a container: the harness in the image for the script's kind, one per trial.
+
+The trial dir is bind-mounted read-write at /trial (the working directory) and the script's own
+folder read-only at /src (on PYTHONPATH, for helper modules beside it); the command is the same
+`python -m mutator.training.harness` the local runner starts, with container paths. The container is
+named after the run and the trial and labelled with both, so that:
+- a trial run again (a resumed `mutate tune`, the search's retry) finds its container: one still
+  running is followed to its end instead of started twice, one that is stopped is replaced;
+- `mutate monitor` finds crashed trials by label and starts them again; the checkpoint lives in
+  the mounted trial dir, so a restarted container resumes at its last completed epoch. A runner
+  waiting on a container notices the restart (its StartedAt changes) and follows the new run.
+
+Who owns the files: the container runs as the user who runs `mutate` (uid:gid), not as the
+image's own user (uid 1000). Everything a trial writes then belongs to that user on the host
+(the ledger, `rm -rf .mutator`, a resumed run can all use it), and the container can read the
+script's folder exactly when the user can, with no chmod/chown of the user's folders. Run by
+root, the container runs as root too: no more than root already has; it sees only the two
+mounts. `user=` overrides it (it must be able to write the trial dir).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from mutator.containers.detect import detect_kind
+from mutator.containers.docker_api import (
+    LABEL_TRIAL_DIR,
+    DockerUnavailableError,
+    connect,
+    container_labels,
+    container_name,
+)
+from mutator.containers.images import IMAGE_NAMES
+from mutator.containers.restarts import record_given_up, restart_count
+from mutator.errors import MutatorError
+from mutator.training.local import QUIET_DEFAULTS
+from mutator.training.runner import (
+    LOG_FILE,
+    LOG_NOTE_PREFIX,
+    METRICS_FILE,
+    LineCallback,
+    TrialResult,
+    TrialSpec,
+    describe_exit,
+    harness_arguments,
+    read_result,
+)
+
+__all__ = ["DockerRunner", "DockerUnavailableError", "ImageMissingError", "connect", "container_name"]
+
+
+class ImageMissingError(MutatorError):
+    """The image a trial needs is not on this engine; the message says which and how to build it."""
+
+    exit_code = 7
+
+
+TRIAL_MOUNT, SOURCE_MOUNT, SCRIPT_MOUNT = "/trial", "/src", "/script"
+IMAGE_KIND = {"cnn": "keras", "ann": "keras", "sklearn": "sklearn"}
+POLL_SECONDS = 0.5
+READER_GRACE = 5.0
+
+
+class DockerRunner:
+    """Runs each trial in a container of its own, with limits, labels, a timeout and a log.
+
+    `image` None chooses per script: `mutator.containers.detect.detect_kind` -> keras or sklearn image
+    (`images` maps a kind, "cnn"/"ann"/"sklearn" or "keras"/"sklearn", to another image).
+    `cpus` (e.g. 1.5) and `memory` (e.g. "2g") limit the container; `network="none"` cuts it off.
+    A finished container is removed, unless `keep`; a failed one is kept when `keep_failed`,
+    for `docker logs`/`docker inspect` (its name is in the error). `restart_grace` is how long a
+    container that died without a result is watched for a restart by `mutate monitor` before the
+    trial counts as crashed; 0 leaves restarting to the search's own retries.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        image: str | None = None,
+        *,
+        images: Mapping[str, str] | None = None,
+        cpus: float | None = None,
+        memory: str | None = None,
+        network: str | None = None,
+        keep_failed: bool = False,
+        keep: bool = False,
+        user: str | None = None,
+        restart_grace: float = 0.0,
+        on_line: LineCallback | None = None,
+        client: Any = None,
+    ) -> None:
+        self.client = connect(client)
+        self.image = image
+        self.images = dict(images or {})
+        self.cpus, self.memory, self.network = cpus, memory, network
+        self.keep_failed, self.keep = keep_failed, keep
+        self.user = user
+        self.restart_grace = restart_grace
+        self.on_line = on_line
+
+    @classmethod
+    def from_settings(cls, settings: Any, on_line: LineCallback | None = None) -> DockerRunner:
+        """From TuneSettings; the docker_* fields are optional (defaults when absent)."""
+        return cls(
+            getattr(settings, "docker_image", None),
+            images=getattr(settings, "images", None) or {},
+            cpus=getattr(settings, "docker_cpus", None),
+            memory=getattr(settings, "docker_memory", None),
+            network=getattr(settings, "docker_network", None),
+            keep_failed=getattr(settings, "docker_keep_failed", False),
+            restart_grace=getattr(settings, "docker_restart_grace", 0.0),
+            on_line=on_line,
+        )
+
+    # -- what the container looks like ---------------------------------------------------------
+    def image_for(self, script: Path) -> str:
+        if self.image is not None:
+            return self.image
+        kind = None
+        with contextlib.suppress(MutatorError):  # unreadable: the keras image runs anything
+            kind = detect_kind(script)
+        image_kind = IMAGE_KIND.get(kind or "", "keras")
+        for key in (kind, image_kind):
+            if key in self.images:
+                return self.images[key]
+        return IMAGE_NAMES[image_kind]
+
+    def container_user(self) -> str:
+        if self.user is not None:
+            return self.user
+        return f"{os.getuid()}:{os.getgid()}"
+
+    def command(self, spec: TrialSpec) -> list[str]:
+        return [
+            "python",
+            *harness_arguments(
+                spec,
+                script=self._script_in_container(spec),
+                trial_dir=TRIAL_MOUNT,
+                source_dir=SOURCE_MOUNT if spec.source_dir else None,
+            ),
+        ]
+
+    def environment(self, spec: TrialSpec, image_pythonpath: str = "") -> dict[str, str]:
+        """Quiet defaults, the spec's variables, and /src before the image's own PYTHONPATH."""
+        env = {**QUIET_DEFAULTS, "HOME": "/tmp", **spec.env, "PYTHONUNBUFFERED": "1"}
+        paths = [SOURCE_MOUNT] if spec.source_dir is not None else []
+        paths += [entry for entry in image_pythonpath.split(":") if entry]
+        if paths:
+            env["PYTHONPATH"] = ":".join(paths)
+        return env
+
+    def create_options(self, spec: TrialSpec, image_pythonpath: str = "") -> dict[str, Any]:
+        """The keyword arguments of `containers.create` (everything but image and command)."""
+        trial_dir = spec.trial_dir.resolve()
+        # "host:container:mode" strings, not a dict keyed by host path: the same folder may be
+        # both the trial dir and the script's source dir, and must then be mounted at both.
+        volumes = [f"{trial_dir}:{TRIAL_MOUNT}:rw"]
+        if spec.source_dir is not None:
+            volumes.append(f"{spec.source_dir.resolve()}:{SOURCE_MOUNT}:ro")
+        script = spec.script.resolve()
+        if script.parent != trial_dir:
+            volumes.append(f"{script.parent}:{SCRIPT_MOUNT}:ro")
+        options: dict[str, Any] = {
+            "name": container_name(trial_dir),
+            "labels": container_labels(spec),
+            "volumes": volumes,
+            "working_dir": TRIAL_MOUNT,
+            "environment": self.environment(spec, image_pythonpath),
+            "user": self.container_user(),
+            "stdin_open": False,
+            "tty": False,
+        }
+        if self.cpus is not None:
+            options["nano_cpus"] = int(self.cpus * 1e9)
+        if self.memory is not None:
+            options["mem_limit"] = self.memory
+            options["memswap_limit"] = self.memory  # no swap beyond the limit: it is a limit
+        if self.network in ("none", "host", "bridge"):
+            options["network_mode"] = self.network
+        elif self.network is not None:
+            options["network"] = self.network
+        return options
+
+    def _script_in_container(self, spec: TrialSpec) -> str:
+        script = spec.script.resolve()
+        if script.parent == spec.trial_dir.resolve():
+            return f"{TRIAL_MOUNT}/{script.name}"
+        return f"{SCRIPT_MOUNT}/{script.name}"
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, spec: TrialSpec) -> TrialResult:
+        from docker.errors import DockerException, ImageNotFound
+
+        trial_dir = spec.trial_dir.resolve()
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        log_path = trial_dir / LOG_FILE
+        name = container_name(trial_dir)
+        started = time.monotonic()
+        deadline = None if spec.timeout is None else started + spec.timeout
+        with log_path.open("ab") as log:
+            container = self._running_container(name, log)
+            attached = container is not None
+            if container is None:
+                (trial_dir / METRICS_FILE).unlink(missing_ok=True)  # never read an old attempt's
+                image = self.image_for(spec.script)
+                try:
+                    container = self._create(spec, image, log)
+                except ImageNotFound:
+                    raise ImageMissingError(
+                        f"image {image} is not on this Docker engine; build it (see images/), "
+                        "or use --runner local"
+                    ) from None
+                except DockerException as error:
+                    _log_note(log, f"cannot create the container: {error}")
+                    return self._result_without_run(spec, started, log_path, error)
+            finished = False
+            try:
+                returncode, timed_out = self._supervise(container, log, deadline, attached)
+                finished = True
+            finally:
+                if not finished:  # Ctrl-C or an engine error: nothing left training, nothing
+                    with contextlib.suppress(DockerException):  # dead for the monitor to restart
+                        container.remove(force=True)
+            seconds = time.monotonic() - started
+            ending = "timed out" if timed_out else describe_exit(returncode)
+            _log_note(log, f"end: container {name} {ending} after {seconds:.1f} s")
+        result = read_result(
+            spec, returncode=returncode, seconds=seconds, log_path=log_path, timed_out=timed_out
+        )
+        self._dispose(container, result, trial_dir)
+        result.restarts = restart_count(trial_dir)  # containers `mutate monitor` brought back
+        return result
+
+    def _running_container(self, name: str, log: IO[bytes]) -> Any | None:
+        """The trial's container if it is still training (a resumed run follows it), else None.
+
+        A stopped one (finished, crashed, or kept) is removed: the trial starts afresh, from
+        the checkpoint in its trial dir.
+        """
+        from docker.errors import NotFound
+
+        try:
+            existing = self.client.containers.get(name)
+        except NotFound:
+            return None
+        if existing.status in ("running", "restarting"):
+            _log_note(log, f"container {name} is already running: following it")
+            return existing
+        existing.remove(force=True)
+        return None
+
+    def _create(self, spec: TrialSpec, image: str, log: IO[bytes]) -> Any:
+        options = self.create_options(spec, _image_pythonpath(self.client.images.get(image)))
+        command = self.command(spec)
+        _log_note(log, f"start {options['name']} ({image}): {shlex.join(command)}")
+        container = self.client.containers.create(image, command, **options)
+        container.start()
+        return container
+
+    def _supervise(
+        self, container: Any, log: IO[bytes], deadline: float | None, attached: bool = False
+    ):
+        """Follow the container (and any restart of it) to its end: (exit code, timed out).
+
+        Each start's output is logged from that start on (from now on when `attached` to one
+        an earlier run already logged). A container removed under us (`docker rm -f`) ends it
+        as a crash without an exit code.
+        """
+        from docker.errors import NotFound
+
+        started_at, pump = None, None
+        while True:
+            try:
+                container.reload()
+            except NotFound:
+                return None, False
+            state = container.attrs["State"]
+            if state.get("StartedAt") != started_at:
+                if started_at is not None:
+                    _log_note(log, f"container restarted at {state['StartedAt']}: following it")
+                if pump is not None:
+                    pump.join(READER_GRACE)
+                since = time.time() if attached else _timestamp(state.get("StartedAt"))
+                attached = False
+                pump = self._follow_logs(container, log, since)
+                started_at = state.get("StartedAt")
+            if state.get("Running") or state.get("Status") in ("created", "restarting"):
+                if deadline is not None and time.monotonic() >= deadline:
+                    container.kill()
+                    container.wait()
+                    pump.join(READER_GRACE)
+                    return None, True
+                time.sleep(POLL_SECONDS)
+                continue
+            code = state.get("ExitCode")
+            if code != 0 and self._restarted(container, started_at, deadline):
+                continue
+            pump.join(READER_GRACE)
+            return code, False
+
+    def _restarted(self, container: Any, started_at: str | None, deadline: float | None) -> bool:
+        """True when the container runs again within `restart_grace` (mutate monitor's doing)."""
+        from docker.errors import NotFound
+
+        trial_dir = Path(container.labels.get(LABEL_TRIAL_DIR, "/nonexistent"))
+        if self.restart_grace <= 0 or (trial_dir / METRICS_FILE).exists():
+            return False  # the harness reported: a failure of the script, not a crash
+        until = time.monotonic() + self.restart_grace
+        while time.monotonic() < until and (deadline is None or time.monotonic() < deadline):
+            time.sleep(POLL_SECONDS)
+            try:
+                container.reload()
+            except NotFound:
+                return False
+            if container.attrs["State"].get("StartedAt") != started_at:
+                return True
+        return False
+
+    def _follow_logs(self, container: Any, log: IO[bytes], since: float | None):
+        stream = container.logs(stream=True, follow=True, since=since)
+        pump = threading.Thread(
+            target=_pump, args=(stream, log, self.on_line), name="trial-log", daemon=True
+        )
+        pump.start()
+        return pump
+
+    def _dispose(self, container: Any, result: TrialResult, trial_dir: Path) -> None:
+        from docker.errors import DockerException
+
+        with contextlib.suppress(DockerException):
+            container.reload()
+            if container.attrs["State"].get("OOMKilled") and not result.ok:
+                limit = f" (limit {self.memory})" if self.memory else ""
+                result.error = f"the container ran out of memory{limit}; {result.error}"
+        keep = self.keep or (self.keep_failed and not result.ok)
+        if keep and not result.ok:
+            result.error = f"{result.error}; container {container.name} kept for inspection"
+            record_given_up(trial_dir, container, result.status)  # the monitor leaves it alone
+        if not keep:
+            with contextlib.suppress(DockerException):
+                container.remove(force=True)
+
+    def _result_without_run(self, spec, started, log_path, error) -> TrialResult:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return TrialResult(
+            "crashed",
+            None,
+            spec.metric,
+            spec.mode,
+            time.monotonic() - started,
+            None,
+            log_path,
+            error=f"cannot create the trial's container: {first}",
+        )
+
+
+def _pump(stream: Iterator[bytes], log: IO[bytes], on_line: LineCallback | None) -> None:
+    """Copy the container's output to the log as it comes, and whole lines to `on_line`."""
+    pending = b""
+    try:
+        for chunk in stream:
+            log.write(chunk)
+            log.flush()
+            if on_line is None:
+                continue
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                try:
+                    on_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+                except Exception as error:  # noqa: BLE001 - progress must not stop a trial
+                    on_line = None
+                    _log_note(log, f"on_line callback failed, no more progress: {error!r}")
+                    break
+    except Exception:  # noqa: BLE001, S110 - the container went away under the stream
+        pass
+
+
+def _image_pythonpath(image: Any) -> str:
+    for entry in image.attrs.get("Config", {}).get("Env") or []:
+        if entry.startswith("PYTHONPATH="):
+            return entry.split("=", 1)[1]
+    return ""
+
+
+def _timestamp(started_at: str | None) -> float | None:
+    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch, for `since=`."""
+    if not started_at or started_at.startswith("0001-"):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", started_at)
+    if match is None:
+        return None
+    whole = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC).timestamp()
+    return whole + float(match.group(2) or 0.0)
+
+
+def _log_note(log: IO[bytes], text: str) -> None:
+    log.write(f"{LOG_NOTE_PREFIX} {_now()}: {text}\n".encode())
+    log.flush()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

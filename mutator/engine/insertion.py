@@ -1,0 +1,81 @@
+"""Edits that add new layers next to an existing one, in the style the model is written in.
+
+`model.add(...)` models get new `.add` statements, `Sequential([...])` models new list elements,
+functional models new `x = Layer(...)(x)` statements. Rules say what to add and where; this module
+says how, once for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+
+from mutator.engine.callargs import insert_after
+from mutator.engine.candidate import Edit, InsertStatements, Replace
+from mutator.engine.model_view import AddedLayer, AppliedLayer, Layer, ListedLayer, ModelView
+
+
+class CannotInsert(Exception):
+    """The model's shape at that point does not allow adding a layer safely (message says why)."""
+
+
+def insert_layers_after(
+    view: ModelView, layer: Layer, calls: Sequence[cst.Call]
+) -> tuple[Edit, ...]:
+    """Edits that put `calls` (new layer constructors) right after `layer` in the model."""
+    holder = layer.holder
+    if isinstance(holder, ListedLayer):
+        elements = list(holder.list_node.elements)
+        index = next(i for i, element in enumerate(elements) if element is holder.element)
+        new = insert_after(elements, index, [cst.Element(value=call) for call in calls])
+        return (Replace(holder.list_node, holder.list_node.with_changes(elements=new)),)
+    if isinstance(holder, AddedLayer):
+        lines = [f"{holder.receiver}.add({view.code(call)})" for call in calls]
+        following = view.layers[layer.index + 1] if layer.index + 1 < len(view.layers) else None
+        if (
+            following is not None
+            and isinstance(following.holder, AddedLayer)
+            and following.holder.depth < holder.depth
+        ):
+            # `layer` sits in a branch or loop that the next layer is outside of: the new layers
+            # go with the next one, so the model has them whichever way the branch goes.
+            statements = _statements(view, lines)
+            return (InsertStatements(following.holder.statement, statements, after=False),)
+        if holder.in_loop:
+            raise CannotInsert(f"layer {layer.index} is added inside a loop")
+        return (InsertStatements(holder.statement, _statements(view, lines)),)
+    if isinstance(holder, AppliedLayer):
+        if holder.target is None:
+            raise CannotInsert(
+                f"layer {layer.index} ({layer.kind}) is applied inline, not assigned to a variable"
+            )
+        if holder.target == view.input_name:
+            raise CannotInsert(f"inserting after layer {layer.index} would rebind the model input")
+        name = holder.target
+        lines = [f"{name} = {view.code(call)}({name})" for call in calls]
+        return (InsertStatements(holder.statement, _statements(view, lines)),)
+    raise CannotInsert(f"layer {layer.index} is attached in a way we cannot extend")
+
+
+def _statements(view: ModelView, lines: Sequence[str]) -> tuple[cst.BaseStatement, ...]:
+    config = view.module.config_for_parsing
+    return tuple(
+        cst.parse_statement(line + config.default_newline, config=config) for line in lines
+    )
+
+
+def import_edit(view: ModelView, like: str, name: str) -> tuple[Edit, ...]:
+    """Add `name` to the `from ... import` that imports `like`, when the script needs it bound.
+
+    Nothing to do when `name` is already imported there; CannotInsert when `like` was not imported
+    with a plain `from keras.layers import ...`.
+    """
+    if name in view.layer_imports:
+        return ()
+    statement = view.layer_imports.get(like)
+    if statement is None or isinstance(statement.names, cst.ImportStar):
+        raise CannotInsert(f"cannot tell where to import {name} from")
+    names = list(statement.names)
+    new = insert_after(names, len(names) - 1, [cst.ImportAlias(name=cst.Name(name))])
+    return (Replace(statement, statement.with_changes(names=new)),)

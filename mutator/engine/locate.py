@@ -1,0 +1,259 @@
+"""Find the Keras model a script trains, in any of the styles people write it.
+
+One walk over the tree (`mutator.engine.collect`) gathers the raw facts: model constructions, `.add`
+calls, `fit` calls, assignments, argparse options, with names resolved through the script's
+imports. `locate()` then assembles the trained model's ModelView from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from mutator.engine import keras_names
+from mutator.engine.callargs import find_arg, literal_ints
+from mutator.engine.collect import collect_facts
+from mutator.engine.epochs import resolve_epochs
+from mutator.engine.facts import Assignment, Construction, FitCall, ScriptFacts
+from mutator.engine.model_view import (
+    UNKNOWN_KIND,
+    AddedLayer,
+    AppliedLayer,
+    Layer,
+    ListedLayer,
+    ModelView,
+)
+from mutator.errors import ModelNotFoundError
+
+_LOOKED_FOR = (
+    "looked for `Sequential()` with `.add(...)`, `Sequential([...])`, or `Model(inputs, outputs)` "
+    "from keras / tf.keras"
+)
+
+
+@dataclass
+class _Candidate:
+    """A model construction, with what is known so far of its name and layers."""
+
+    construction: Construction
+    name: str
+    returned_from: str | None
+
+
+def locate(module: cst.Module, model_name: str | None = None) -> ModelView:
+    """The ModelView of the model the script trains (or the one called `model_name`)."""
+    facts = collect_facts(module)
+    candidates = [_describe(c, facts) for c in facts.constructions]
+    candidates = [c for c in candidates if c is not None]
+    if not candidates:
+        raise ModelNotFoundError(f"no Keras model found: {_LOOKED_FOR}")
+    if model_name is not None:
+        named = [
+            c for c in candidates if model_name in (c.name, c.construction.scope, c.returned_from)
+        ]
+        if not named:
+            found = ", ".join(sorted({c.name for c in candidates}))
+            raise ModelNotFoundError(f"no model named {model_name!r}; models found: {found}")
+        candidates = named
+    trained = [(c, fit) for c in candidates if (fit := _fit_for(c, facts)) is not None]
+    if trained:
+        chosen, fit = trained[-1]
+    elif len(candidates) == 1:
+        chosen, fit = candidates[0], None
+    else:
+        found = ", ".join(c.name for c in candidates)
+        raise ModelNotFoundError(
+            f"several models ({found}) and none is trained with .fit(); choose one with --model NAME"
+        )
+    return _assemble(chosen, fit, facts)
+
+
+def _describe(construction: Construction, facts: ScriptFacts) -> _Candidate | None:
+    statement = construction.statement
+    target = None
+    if statement is not None:
+        for small in statement.body:
+            if isinstance(small, (cst.Assign, cst.AnnAssign)):
+                value = small.value
+                node = small.targets[0].target if isinstance(small, cst.Assign) else small.target
+                if value is construction.call:
+                    target = facts.module.code_for_node(node)
+    returned_from = None
+    scope = construction.scope
+    for ret_scope, value in facts.returns:
+        if ret_scope != scope:
+            continue
+        if value is construction.call or (
+            target is not None and facts.module.code_for_node(value) == target
+        ):
+            returned_from = scope
+    if target is None and returned_from is None:
+        return None  # a model built and thrown away (or passed straight on): nothing to tune
+    return _Candidate(construction, target or f"{scope}()", returned_from)
+
+
+def _fit_for(candidate: _Candidate, facts: ScriptFacts) -> FitCall | None:
+    """The last `fit` that trains this model: on its own name, or on what its builder returns."""
+    scope = candidate.construction.scope
+    direct = [f for f in facts.fits if f.scope == scope and f.receiver == candidate.name]
+    if direct:
+        return direct[-1]
+    if candidate.returned_from is None:
+        return None
+    builder = candidate.returned_from.rsplit(".", 1)[-1]
+    for assignment in reversed(facts.assignments):
+        # `model = build()`, and also `model = compile_model(build(), lr)`.
+        if _calls(assignment.value, builder):
+            name = facts.module.code_for_node(assignment.target)
+            fits = [f for f in facts.fits if f.scope == assignment.scope and f.receiver == name]
+            if fits:
+                return fits[-1]
+    return None
+
+
+def _calls(expr: cst.BaseExpression, function: str, depth: int = 0) -> bool:
+    """True when `expr` is, or passes on as an argument, a call of `function` (by its last name)."""
+    if not isinstance(expr, cst.Call) or depth > 4:
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+    if name == function:
+        return True
+    return any(_calls(arg.value, function, depth + 1) for arg in expr.args)
+
+
+def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) -> ModelView:
+    construction = candidate.construction
+    notes: list[str] = []
+    input_name = None
+    if construction.kind == "sequential":
+        layers, style = _sequential_layers(candidate, facts)
+        input_shape = _sequential_input_shape(layers)
+    else:
+        layers, input_name, input_shape = _functional_layers(candidate, facts, notes)
+        style = "functional"
+    if not layers:
+        raise ModelNotFoundError(
+            f"model {candidate.name!r} ({construction.scope}) has no layers we can read; "
+            "layers must be keras layer calls"
+        )
+    epochs = resolve_epochs(fit, facts) if fit is not None else None
+    if fit is None:
+        notes.append(f"no .fit() call trains {candidate.name!r}: epochs cannot be changed")
+    return ModelView(
+        module=facts.module,
+        name=candidate.name,
+        scope=construction.scope,
+        style=style,
+        layers=tuple(layers),
+        epochs=epochs,
+        input_shape=input_shape,
+        input_name=input_name,
+        layer_imports=dict(facts.layer_imports),
+        star_import=facts.star_layers,
+        parent_of=facts.parent_of,
+        notes=tuple(notes),
+    )
+
+
+def _sequential_layers(candidate: _Candidate, facts: ScriptFacts) -> tuple[list[Layer], str]:
+    call = candidate.construction.call
+    layers: list[Layer] = []
+    style = "sequential-add"
+    listed = find_arg(call, 0, "layers")
+    if listed is not None and isinstance(listed.value, cst.List):
+        style = "sequential-list"
+        for element in listed.value.elements:
+            if isinstance(element, cst.Element):
+                layers.append(
+                    _layer(len(layers), element.value, ListedLayer(listed.value, element), facts)
+                )
+    scope, order = candidate.construction.scope, candidate.construction.order
+    for add in facts.adds:
+        if add.scope == scope and add.order >= order and add.receiver == candidate.name:
+            holder = AddedLayer(add.statement, add.receiver, add.in_loop, add.depth)
+            layers.append(_layer(len(layers), add.call.args[0].value, holder, facts))
+    if (
+        layers
+        and style == "sequential-list"
+        and any(isinstance(x.holder, AddedLayer) for x in layers)
+    ):
+        style = "sequential-add"
+    return layers, style
+
+
+def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> Layer:
+    if isinstance(expr, cst.Call):
+        # A call that does not resolve to keras.layers (a custom layer, a same-named class from
+        # another library) is kept in its place but no rule will touch it.
+        kind = facts.layer_kinds.get(expr, UNKNOWN_KIND)
+        return Layer(index, kind, facts.module.code_for_node(expr.func), expr, holder)
+    return Layer(
+        index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder
+    )
+
+
+def _sequential_input_shape(layers: list[Layer]) -> tuple[int | None, ...] | None:
+    if not layers:
+        return None
+    first = layers[0]
+    if first.kind in keras_names.INPUT_KINDS:
+        return first.ints_arg(0, "shape", "input_shape")
+    shape = first.ints_arg(None, "input_shape")
+    if shape is None and (dim := first.int_arg(None, "input_dim")) is not None:
+        shape = (dim,)
+    return shape
+
+
+def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[str]):
+    """Walk back from the model's outputs through `x = Layer(...)(x)` assignments to its Input."""
+    call = candidate.construction.call
+    inputs_arg, outputs_arg = find_arg(call, 0, "inputs"), find_arg(call, 1, "outputs")
+    if outputs_arg is None:
+        return [], None, None
+    scope = candidate.construction.scope
+    chain: list[tuple[cst.Call, AppliedLayer]] = []
+    input_name = None
+    input_shape = None
+    expr: cst.BaseExpression | None = outputs_arg.value
+    before = candidate.construction.order
+    statement = candidate.construction.statement
+    assigned: Assignment | None = None
+    while expr is not None and len(chain) < 1000:
+        if isinstance(expr, cst.Name):
+            assigned = facts.last_assignment(scope, expr.value, before)
+            if assigned is None:
+                break
+            before, statement, expr = assigned.order, assigned.statement, assigned.value
+            continue
+        if (
+            isinstance(expr, cst.Call)
+            and isinstance(expr.func, cst.Call)
+            and expr.func in facts.layer_kinds
+        ):
+            source = expr.args[0].value if expr.args else None
+            target = None
+            if (
+                assigned is not None
+                and assigned.value is expr
+                and isinstance(assigned.target, cst.Name)
+            ):
+                target = assigned.target.value
+            source_name = source.value if isinstance(source, cst.Name) else None
+            chain.append((expr.func, AppliedLayer(statement, target, source_name)))
+            expr = source
+            continue
+        if isinstance(expr, cst.Call) and facts.layer_kinds.get(expr) == "Input":
+            input_shape = literal_ints(a.value) if (a := find_arg(expr, 0, "shape")) else None
+            if inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
+                input_name = inputs_arg.value.value
+            break
+        notes.append(f"stopped reading the model at `{facts.module.code_for_node(expr)}`")
+        break
+    chain.reverse()
+    layers = [
+        Layer(i, facts.layer_kinds[c], facts.module.code_for_node(c.func), c, holder)
+        for i, (c, holder) in enumerate(chain)
+    ]
+    return layers, input_name, input_shape

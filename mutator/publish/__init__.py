@@ -1,0 +1,5 @@
+"""After the search: commit the best script back to git, and tell people how the run went.
+
+Owns push-back (branch, commit message) and notifications (email, webhook). Imports the search
+(ledger, settings) and what stands below it; never the command line.
+"""

@@ -1,0 +1,124 @@
+"""Tuning settings: command-line flags over `[tool.mutator]` (pyproject.toml) or `mutator.toml`
+beside the script, over defaults. Secrets never live here: they come from the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mutator.errors import UsageError
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    target: float | None = None
+    metric: str | None = None  # None: evaluate's accuracy, else val_accuracy, else accuracy
+    mode: str = "auto"  # max | min | auto (names with "loss"/"error" are minimised)
+    metric_regex: str | None = None
+    min_improvement: float = 0.001
+    max_trials: int = 20
+    time_budget: float | None = None  # seconds, over the whole run including resumed parts
+    trial_timeout: float | None = 1800.0
+    seed: int | None = None
+    rules: tuple[str, ...] | None = None  # None: the default order
+    rule_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runner: str = "local"
+    # Try more_epochs first while the best model's curve still rises (set False to keep the
+    # configured rule order: e.g. capacity first, which can be cheaper on tiny models).
+    epochs_first_when_rising: bool = True
+    retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
+    script_args: tuple[str, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)  # kind -> image, over detect's defaults
+    # --runner docker: one container per trial
+    docker_image: str | None = None  # None: the image for the script's kind (mutate detect)
+    docker_cpus: float | None = None
+    docker_memory: str | None = None  # e.g. "2g"
+    docker_network: str | None = None  # "none" cuts trials off the network
+    docker_keep_failed: bool = False  # keep a failed trial's container for inspection
+    docker_restart_grace: float = 0.0  # seconds to wait for `mutate monitor` to restart a dead one
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from `90`, `"90s"`, `"30m"` or `"2h"`."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise UsageError(f"cannot read {value!r} as a duration; write e.g. 90, 90s, 30m or 2h")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+def find_config(script: Path) -> tuple[Path | None, dict[str, Any]]:
+    """`mutator.toml` beside the script, else the nearest pyproject.toml with [tool.mutator]."""
+    folder = script.resolve().parent
+    beside = folder / "mutator.toml"
+    if beside.exists():
+        return beside, _read(beside)
+    for candidate in (folder, *folder.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.exists():
+            table = _read(pyproject).get("tool", {}).get("mutator")
+            if table is not None:
+                return pyproject, table
+    return None, {}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+
+
+def settings_from(
+    table: dict[str, Any], overrides: dict[str, Any], source: str = "config"
+) -> TuneSettings:
+    """Defaults, then the config table, then the flags the user gave (None means not given)."""
+    known = {f.name for f in dataclasses.fields(TuneSettings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name == "rules" and isinstance(value, dict):
+            # [tool.mutator.rules] order = [...] and [tool.mutator.rules.more_filters] factor = 4
+            order = value.get("order")
+            if order is not None:
+                values["rules"] = tuple(order)
+            values["rule_settings"] = {k: v for k, v in value.items() if isinstance(v, dict)}
+            continue
+        if name == "notify" and isinstance(value, dict):
+            continue  # [tool.mutator.notify]: read by mutator.publish.notify.notify_settings
+        if name not in known:
+            raise UsageError(
+                f"{source}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
+            )
+        values[name] = value
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for name in ("time_budget", "trial_timeout"):
+        if values.get(name) is not None:
+            values[name] = parse_duration(values[name])
+    if "rules" in values and values["rules"] is not None:
+        values["rules"] = tuple(values["rules"])
+    if "script_args" in values:
+        values["script_args"] = tuple(values["script_args"])
+    settings = TuneSettings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: TuneSettings) -> None:
+    if settings.mode not in ("max", "min", "auto"):
+        raise UsageError(f"mode must be max, min or auto, not {settings.mode!r}")
+    if settings.max_trials < 1:
+        raise UsageError("max_trials must be at least 1 (the baseline is a trial)")
+    if settings.min_improvement < 0:
+        raise UsageError("min_improvement cannot be negative")
+    if settings.runner not in ("local", "docker"):
+        raise UsageError(f"runner must be local or docker, not {settings.runner!r}")

@@ -1,0 +1,182 @@
+"""The run directory: one JSON line per finished trial, and a folder per trial.
+
+Everything the search knows is here, so a run killed at any moment is rebuilt from these files:
+
+    .mutator/<script-stem>/
+        run.json            what was asked (script, its sha256, target, metric...) - written once
+        ledger.jsonl        one line per finished trial, appended and fsynced
+        trials/0001/        the trial's script (under its own file name), trial.json, log.txt,
+                            metrics.json, checkpoint/ (BackupAndRestore), model.keras
+        best.py             the best version so far: a normal runnable script
+        best.keras          its trained model
+        report.html, metrics.png
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mutator.engine.source import write_atomically
+from mutator.errors import MutatorError, UsageError
+
+LEDGER = "ledger.jsonl"
+RUN = "run.json"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, as stored in ledger.jsonl."""
+
+    id: int
+    parent: int | None  # the trial whose script this one changed (None for the baseline)
+    rule: str | None  # None for the baseline
+    site: int | None
+    params: dict[str, Any]
+    description: str
+    sha256: str
+    diff: str
+    status: str  # ok | failed | nan | no_metric | timeout | crashed
+    value: float | None
+    decision: str  # baseline | accepted | rejected
+    best_after: float | None  # the best metric once this trial was decided
+    seconds: float
+    started: str
+    finished: str
+    resumed_from_epoch: int = 0
+    restarts: int = 0
+    error: str | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def address(self) -> dict[str, Any]:
+        return {"rule": self.rule, "site": self.site, "params": self.params}
+
+
+class RunLockedError(MutatorError):
+    exit_code = 7
+
+
+class Ledger:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- layout -----------------------------------------------------------------------------
+    def trial_dir(self, trial_id: int) -> Path:
+        return self.root / "trials" / f"{trial_id:04d}"
+
+    @property
+    def best_script(self) -> Path:
+        return self.root / "best.py"
+
+    @property
+    def best_model(self) -> Path:
+        return self.root / "best.keras"
+
+    # -- the run's identity -----------------------------------------------------------------
+    def start(self, settings: dict[str, Any]) -> None:
+        """Record what was asked; on resume, refuse when the script is no longer the same."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / RUN
+        if path.exists():
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            if previous.get("script_sha256") != settings.get("script_sha256"):
+                raise UsageError(
+                    f"{settings.get('script')} changed since the run in {self.root} started; "
+                    "pass --fresh to start over (the old run is moved aside)"
+                )
+            return
+        write_atomically(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+    def settings(self) -> dict[str, Any]:
+        path = self.root / RUN
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def move_aside(self) -> Path | None:
+        """For --fresh: keep the old run (renamed), never delete a user's results."""
+        if not self.root.exists():
+            return None
+        number = 1
+        while (aside := self.root.with_name(f"{self.root.name}.old{number}")).exists():
+            number += 1
+        self.root.rename(aside)
+        return aside
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One tuning process per run directory: two would train into the same trial folders."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunLockedError(
+                    f"another `mutate tune` is running in {self.root}; wait for it or stop it"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- trials ------------------------------------------------------------------------------
+    def records(self) -> list[TrialRecord]:
+        path = self.root / LEDGER
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(TrialRecord(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                # A line torn by a kill mid-append: that trial is simply not finished.
+                continue
+        return records
+
+    def append(self, record: TrialRecord) -> None:
+        line = json.dumps(asdict(record), sort_keys=True) + "\n"
+        fd = os.open(self.root / LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def prepare_trial(
+        self, trial_id: int, filename: str, source: str, meta: dict[str, Any]
+    ) -> Path:
+        """The trial's folder with its script; kept as is when an interrupted run left it.
+
+        A folder whose script matches is reused so its checkpoint lets training resume; one
+        whose script differs (the run was asked something else) is cleared first.
+        """
+        folder = self.trial_dir(trial_id)
+        script = folder / filename
+        if folder.exists() and not (
+            script.exists() and script.read_text(encoding="utf-8") == source
+        ):
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not script.exists():
+            write_atomically(script, source)
+        write_atomically(folder / "trial.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return folder
+
+    def save_best(self, source: str, trial_id: int) -> None:
+        write_atomically(self.best_script, source)
+        model = self.trial_dir(trial_id) / "model.keras"
+        if model.exists():
+            tmp = self.best_model.with_suffix(".keras.tmp")
+            shutil.copyfile(model, tmp)
+            os.replace(tmp, self.best_model)

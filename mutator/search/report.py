@@ -1,0 +1,140 @@
+"""The report a person would rather read than a ledger: a chart of the metric per trial, the table
+of decisions, and each accepted change as a diff. Written atomically beside the ledger."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from mutator.engine.source import write_atomically
+from mutator.search.ledger import TrialRecord
+
+CHART = "metrics.png"
+REPORT = "report.html"
+
+
+def write_chart(records: Sequence[TrialRecord], target: float | None, path: Path) -> bool:
+    """Metric per trial (accepted, rejected, failed) and the best so far; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+    ids = [r.id for r in records]
+    best = [r.best_after for r in records]
+    axes.step(ids, best, where="post", color="#1f77b4", label="best so far")
+    groups = {
+        "accepted": ("#2ca02c", "o"),
+        "baseline": ("#1f77b4", "s"),
+        "rejected": ("#999999", "o"),
+    }
+    for decision, (color, marker) in groups.items():
+        chosen = [r for r in records if r.decision == decision and r.value is not None]
+        if chosen:
+            axes.scatter(
+                [r.id for r in chosen],
+                [r.value for r in chosen],
+                color=color,
+                marker=marker,
+                label=decision,
+                zorder=3,
+            )
+    failed = [r for r in records if r.value is None]
+    low = min((v for v in best if v is not None), default=0.0)
+    if failed:
+        axes.scatter(
+            [r.id for r in failed],
+            [low] * len(failed),
+            color="#d62728",
+            marker="x",
+            label="failed",
+            zorder=3,
+        )
+    if target is not None:
+        axes.axhline(target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target}")
+    axes.set_xlabel("trial")
+    axes.set_ylabel("metric")
+    axes.set_xticks(ids)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    figure.savefig(tmp, format="png")
+    plt.close(figure)
+    os.replace(tmp, path)
+    return True
+
+
+def write_report(
+    run_dir: Path, script: str, records: Sequence[TrialRecord], target: float | None, outcome: str
+) -> Path:
+    has_chart = write_chart(records, target, run_dir / CHART)
+    rows = "\n".join(
+        f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rule or 'baseline')}</td>"
+        f"<td>{html.escape(r.description)}</td><td>{_metric(r)}</td><td>{r.decision}</td>"
+        f"<td>{r.seconds:.1f}</td></tr>"
+        for r in records
+    )
+    accepted = (
+        "\n".join(
+            f"<h3>Trial {r.id}: {html.escape(r.description)} &rarr; {_metric(r)}</h3>"
+            f"<pre class='diff'>{_diff_html(r.diff)}</pre>"
+            for r in records
+            if r.decision == "accepted"
+        )
+        or "<p>No change was accepted.</p>"
+    )
+    chart = f"<img src='{CHART}' alt='metric per trial'>" if has_chart else ""
+    page = _PAGE.format(
+        script=html.escape(script),
+        outcome=html.escape(outcome),
+        chart=chart,
+        rows=rows,
+        accepted=accepted,
+    )
+    path = run_dir / REPORT
+    write_atomically(path, page)
+    return path
+
+
+def _metric(record: TrialRecord) -> str:
+    return f"{record.value:.4f}" if record.value is not None else html.escape(record.status)
+
+
+def _diff_html(diff: str) -> str:
+    lines = []
+    for line in diff.splitlines():
+        css = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "")
+        if line.startswith(("+++", "---")):
+            css = "file"
+        lines.append(f"<span class='{css}'>{html.escape(line)}</span>")
+    return "\n".join(lines)
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>mutator: {script}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: .3rem .5rem; text-align: left; }}
+tr.accepted td {{ background: #eaf7ea; }} tr.rejected td {{ color: #777; }}
+pre.diff {{ background: #f6f8fa; padding: .8rem; overflow-x: auto; }}
+.add {{ color: #22863a; }} .del {{ color: #b31d28; }} .hunk {{ color: #6f42c1; }}
+.file {{ font-weight: bold; }}
+</style></head><body>
+<h1>mutator: {script}</h1>
+<p>{outcome}</p>
+{chart}
+<h2>Trials</h2>
+<table><tr><th>#</th><th>rule</th><th>change</th><th>metric</th><th>decision</th><th>seconds</th></tr>
+{rows}
+</table>
+<h2>Accepted changes</h2>
+{accepted}
+</body></html>
+"""

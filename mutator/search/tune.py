@@ -1,0 +1,82 @@
+"""`mutate tune` as a library call: settle the settings, lock the run directory, climb, report."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mutator import api
+from mutator.search.config import TuneSettings
+from mutator.search.hillclimb import HillClimb, Outcome, Reporter
+from mutator.search.ledger import Ledger, sha256
+from mutator.search.report import write_report
+from mutator.training.runner import Runner
+
+REASONS = {
+    "target": "target reached",
+    "max_trials": "trial budget spent",
+    "time_budget": "time budget spent",
+    "exhausted": "nothing left to try",
+}
+
+
+def run_dir_for(script: Path, workdir: Path | None) -> Path:
+    """`.mutator/<stem>/` beside the script, or the folder the user named."""
+    return workdir if workdir is not None else script.resolve().parent / ".mutator" / script.stem
+
+
+def make_runner(settings: TuneSettings) -> Runner:
+    if settings.runner == "docker":
+        from mutator.containers.runner import DockerRunner
+
+        return DockerRunner.from_settings(settings)
+    from mutator.training.local import LocalRunner
+
+    return LocalRunner()
+
+
+def tune(
+    script: Path,
+    settings: TuneSettings,
+    reporter: Reporter,
+    workdir: Path | None = None,
+    fresh: bool = False,
+    model_name: str | None = None,
+    runner: Runner | None = None,
+) -> Outcome:
+    checked = api.Script.load(script, model_name)  # fail now, not after a baseline has trained
+    ledger = Ledger(run_dir_for(script, workdir))
+    if fresh and (aside := ledger.move_aside()) is not None:
+        reporter.message(f"previous run moved to {aside}")
+    runner = runner or make_runner(settings)
+    with ledger.lock():
+        ledger.start(
+            {
+                "script": str(script.resolve()),
+                "script_sha256": sha256(checked.text),
+                "model": checked.view.name,
+                "settings": _jsonable(settings),
+            }
+        )
+        outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
+        summary = summarise(outcome, settings)
+        write_report(ledger.root, script.name, outcome.records, settings.target, summary)
+    return outcome
+
+
+def summarise(outcome: Outcome, settings: TuneSettings) -> str:
+    baseline, best = outcome.baseline, outcome.best
+    before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
+    after = f"{best.value:.4f}" if best and best.value is not None else "n/a"
+    accepted = sum(1 for r in outcome.records if r.decision == "accepted")
+    target = f" (target {settings.target})" if settings.target is not None else ""
+    return (
+        f"{REASONS[outcome.reason]}{target}: {before} -> {after} in {len(outcome.records)} "
+        f"trial(s), {accepted} change(s) accepted"
+    )
+
+
+def _jsonable(settings: TuneSettings) -> dict:
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()
+    }

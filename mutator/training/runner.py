@@ -1,0 +1,181 @@
+"""What every runner shares: a trial to run, its result, and how a trial dir becomes a result.
+
+A runner (local subprocess, Docker container) only has to start `python -m mutator.training.harness` for a
+`TrialSpec` somewhere, stream its output to `log.txt`, enforce the timeout, and hand the trial dir
+and exit code to `read_result`. The harness decides everything about metrics; runners add only
+what the harness cannot know about itself: that it timed out, or died without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+TrialStatus = Literal["ok", "failed", "nan", "no_metric", "timeout", "crashed"]
+HARNESS_STATUSES = frozenset({"ok", "failed", "nan", "no_metric"})
+METRICS_FILE = "metrics.json"
+LOG_FILE = "log.txt"
+LOG_NOTE_PREFIX = "== mutator"  # the runner's own lines in log.txt, not the trial's
+
+LineCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One training run: the trial's copy of the script, and how to judge it.
+
+    `trial_dir` is the working directory and where metrics.json, log.txt, model.keras and the
+    checkpoints go; running the same spec again resumes from those checkpoints. `source_dir` is
+    the original script's folder, put on the import path so helper modules beside it import.
+    """
+
+    script: Path
+    trial_dir: Path
+    metric: str | None = None
+    mode: str = "auto"
+    metric_regex: str | None = None
+    timeout: float | None = None
+    script_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    source_dir: Path | None = None
+    backup: bool = True
+
+
+@dataclass
+class TrialResult:
+    """How a trial ended. `value` is None unless `status` is "ok": only then is it comparable.
+
+    `metrics` is the harness's metrics.json as written (None when it wrote none; it still holds
+    the value of a failed script that got as far as evaluating); `error` is one line a user can
+    act on. Not frozen: a caller retrying a crashed trial adds up `seconds`.
+    """
+
+    status: TrialStatus
+    value: float | None
+    metric: str | None
+    mode: str
+    seconds: float
+    returncode: int | None
+    log_path: Path | None
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+    restarts: int = 0  # times something outside the search restarted it (the Docker monitor)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """Runs one trial to its end (or its timeout) and reports it; never raises for the trial."""
+
+    name: str
+
+    def run(self, spec: TrialSpec) -> TrialResult: ...
+
+
+def harness_arguments(
+    spec: TrialSpec, *, script: str, trial_dir: str, source_dir: str | None = None
+) -> list[str]:
+    """The arguments after `python`, with paths as the harness will see them (host or container)."""
+    arguments = ["-m", "mutator.training.harness", script, "--trial-dir", trial_dir, "--mode", spec.mode]
+    if spec.metric is not None:
+        arguments += ["--metric", spec.metric]
+    if spec.metric_regex is not None:
+        arguments += ["--metric-regex", spec.metric_regex]
+    if not spec.backup:
+        arguments.append("--no-backup")
+    if source_dir is not None:
+        arguments += ["--source-dir", source_dir]
+    return [*arguments, "--", *spec.script_args]
+
+
+def describe_exit(returncode: int | None) -> str:
+    """An exit code in words: signals by name, and 128+N as the signal a container died of."""
+    if returncode is None:
+        return "did not exit"
+    if returncode < 0:
+        return f"was killed by {_signal_name(-returncode)}"
+    if returncode > 128 and returncode - 128 < signal.NSIG:
+        name = _signal_name(returncode - 128)
+        hint = " (out of memory?)" if returncode == 137 else ""
+        return f"exited with code {returncode} ({name}){hint}"
+    return f"exited with code {returncode}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def last_log_line(log_path: Path | None, limit: int = 200) -> str | None:
+    """The trial's last non-empty line in the log, the likeliest explanation of a crash."""
+    if log_path is None:
+        return None
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 8192))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = [
+        line.strip()
+        for line in tail.replace("\r", "\n").splitlines()
+        if line.strip() and not line.startswith(LOG_NOTE_PREFIX)
+    ]
+    return lines[-1][:limit] if lines else None
+
+
+def read_result(
+    spec: TrialSpec,
+    *,
+    returncode: int | None,
+    seconds: float,
+    log_path: Path | None,
+    timed_out: bool = False,
+) -> TrialResult:
+    """The result of a finished harness process, from its trial dir and exit code.
+
+    The runner must have removed any metrics.json before starting, so one found here is this
+    run's. A process that died without one (a signal, an import error, out of memory) is
+    "crashed"; a timeout is "timeout" whatever the harness managed to write.
+    """
+    metrics = _load_metrics(spec.trial_dir / METRICS_FILE)
+    metric = (metrics or {}).get("metric", spec.metric)
+    mode = (metrics or {}).get("mode", spec.mode)
+    common = {
+        "seconds": seconds,
+        "returncode": returncode,
+        "log_path": log_path,
+        "metrics": metrics,
+    }
+    if timed_out:
+        error = f"timed out after {spec.timeout:g} s; the trial's processes were killed"
+        return TrialResult("timeout", None, metric, mode, error=error, **common)
+    if metrics is None or metrics.get("status") not in HARNESS_STATUSES:
+        why = (
+            "without writing metrics.json" if metrics is None else "with an unreadable metrics.json"
+        )
+        error = f"the harness {describe_exit(returncode)} {why}"
+        if (line := last_log_line(log_path)) is not None:
+            error += f"; last log line: {line}"
+        return TrialResult("crashed", None, metric, mode, error=error, **common)
+    value = metrics.get("value")
+    value = float(value) if isinstance(value, int | float) and metrics["status"] == "ok" else None
+    return TrialResult(metrics["status"], value, metric, mode, error=metrics.get("error"), **common)
+
+
+def _load_metrics(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,141 @@
+"""The engine changes only what a candidate targets, verifies the result, and writes atomically."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from mutator import api
+from mutator.engine.candidate import Candidate, InsertStatements, Replace
+from mutator.engine.rewrite import apply_candidate, unified_diff
+from mutator.engine.source import write_atomically
+from mutator.errors import RewriteError
+
+MESSY = (
+    "# -*- coding: utf-8 -*-\r\n"
+    "# précision ≥ 95 % — entraînement\r\n"
+    "from keras import Sequential\r\n"
+    "from keras.layers import Conv2D, Flatten, Dense\r\n"
+    "\r\n"
+    "if __name__ == '__main__':\r\n"
+    "\tmodel = Sequential()\r\n"
+    "\tmodel.add(Conv2D(\r\n"
+    "\t\t4,  # few filters on purpose\r\n"
+    "\t\tkernel_size=(3,3),\r\n"
+    "\t\tactivation='relu', input_shape=(8,8,1)\r\n"
+    "\t))\r\n"
+    "\tmodel.add(Flatten())\r\n"
+    "\r\n"
+    "\t# the classifier\r\n"
+    "\tmodel.add(Dense(10, activation='softmax'))\r\n"
+    "\tmodel.fit(x, y, epochs = 2)"
+)
+
+
+def rewrite(text: str, rule: str, site: int | None = None) -> str:
+    script = api.Script.from_text(text)
+    candidate = api.choose(api.propose(script, api.rules_named([rule])), site)
+    return api.rewrite(script, candidate).source
+
+
+def test_replacement_changes_one_token_and_keeps_every_other_byte():
+    out = rewrite(MESSY, "more_filters")
+    assert out == MESSY.replace("\t\t4,  # few", "\t\t8,  # few")
+
+
+def test_epochs_with_spaces_around_equals_keeps_them():
+    assert rewrite(MESSY, "more_epochs").endswith("\tmodel.fit(x, y, epochs = 4)")
+
+
+def test_inserted_statement_uses_the_files_newline_and_indent():
+    out = rewrite(MESSY, "add_dense")
+    assert out == MESSY.replace(
+        "\tmodel.add(Flatten())\r\n",
+        "\tmodel.add(Flatten())\r\n\tmodel.add(Dense(64, activation='relu'))\r\n",
+    )
+    assert "\n" not in out.replace("\r\n", "")  # no bare LF slipped in
+
+
+def test_inserted_block_in_a_crlf_tab_file():
+    out = rewrite(MESSY, "add_conv_block")
+    expected = MESSY.replace(
+        # MaxPooling2D was not imported: the import gains it, nothing else on that line changes.
+        "from keras.layers import Conv2D, Flatten, Dense\r\n",
+        "from keras.layers import Conv2D, Flatten, Dense, MaxPooling2D\r\n",
+    ).replace(
+        "\t))\r\n",
+        # The clone keeps the neighbour's habits (keyword kernel, quotes) but not its comment nor
+        # its input_shape; with no pooling layer to copy, a MaxPooling2D is written.
+        "\t))\r\n\tmodel.add(Conv2D(8, kernel_size=(3,3), activation='relu'))\r\n"
+        "\tmodel.add(MaxPooling2D((2, 2)))\r\n",
+    )
+    assert out == expected
+
+
+def test_list_style_insert_keeps_one_element_per_line_and_comments():
+    text = (
+        "import keras\nfrom keras import layers\n"
+        "model = keras.Sequential([\n"
+        "    layers.Flatten(input_shape=(8, 8)),  # flat\n"
+        '    layers.Dense(10, activation="softmax")\n'
+        "])\n"
+    )
+    assert rewrite(text, "add_dense") == text.replace(
+        "  # flat\n", '  # flat\n    layers.Dense(64, activation="relu"),\n'
+    )
+
+
+def test_adding_epochs_to_a_fit_without_them():
+    text = (
+        "from keras.models import Sequential\nfrom keras.layers import Dense\n"
+        "model = Sequential([Dense(10)])\nmodel.fit(\n    x,\n    y,\n)\n"
+    )
+    out = rewrite(text, "more_epochs")
+    assert out.endswith("model.fit(\n    x,\n    y,\n    epochs=2,\n)\n")
+
+
+def test_a_candidate_that_breaks_the_code_is_refused():
+    module = cst.parse_module("x = 1\n")
+    # libcst prints it, but CPython refuses it: the compile step must catch that too.
+    broken = Candidate(
+        "evil", 0, {}, "breaks", (Replace(module.body[0], cst.parse_statement("return 1\n")),)
+    )
+    with pytest.raises(RewriteError, match="rule evil produced invalid code"):
+        apply_candidate(module, broken)
+
+
+def test_an_edit_that_finds_no_place_is_refused():
+    module = cst.parse_module("x = 1\n")
+    stray = cst.parse_statement("y = 2\n")
+    lost = Candidate("lost", 0, {}, "nowhere", (InsertStatements(stray, (stray,)),))
+    with pytest.raises(RewriteError, match="rule lost: 1 edit"):
+        apply_candidate(module, lost)
+
+
+def test_diff_marks_a_missing_final_newline():
+    diff = unified_diff("a = 1", "a = 2", "f.py")
+    assert diff.endswith("+a = 2\n\\ No newline at end of file\n")
+
+
+def test_write_atomically_keeps_mode_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "train.py"
+    target.write_text("old\n")
+    target.chmod(0o755)
+    write_atomically(target, "new\r\n")
+    assert target.read_bytes() == b"new\r\n"
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in tmp_path.iterdir()] == ["train.py"]
+
+
+def test_comment_lines_above_the_next_element_stay_with_it():
+    text = (
+        "import keras\nfrom keras import layers\n"
+        "model = keras.Sequential([\n"
+        "    layers.Flatten(input_shape=(8, 8)),  # flat\n\n"
+        "    # the classifier\n"
+        '    layers.Dense(10, activation="softmax"),\n'
+        "])\n"
+    )
+    assert rewrite(text, "add_dense") == text.replace(
+        "  # flat\n", '  # flat\n    layers.Dense(64, activation="relu"),\n'
+    )

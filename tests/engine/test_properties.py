@@ -1,0 +1,723 @@
+"""Properties of every rule on generated Sequential Keras scripts.
+
+A hypothesis strategy writes small but messy scripts (five import styles, `.add` or list models,
+CRLF, tabs, comments, quotes, no final newline...) and remembers what it wrote: the layer stack
+and which line holds which token. The properties check the rewrites against that record, so a rule
+that edits the wrong line, loses a comment or proposes a change the model cannot take is caught.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import libcst as cst
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mutator import api
+from mutator.engine.candidate import Candidate, Skip
+from mutator.engine.rewrite import splice, transform
+from rules import default_rules
+from rules.more_filters import MoreFilters
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# import style -> (import lines, how Sequential is spelled, prefix of layer classes)
+IMPORTS = {
+    "from": (
+        [
+            "from keras.models import Sequential",
+            "from keras.layers import Conv2D, MaxPooling2D, Flatten, Dense, Dropout",
+        ],
+        "Sequential",
+        "",
+    ),
+    "layers_module": (
+        ["from tensorflow import keras", "from keras import layers"],
+        "keras.Sequential",
+        "layers.",
+    ),
+    "tf": (["import tensorflow as tf"], "tf.keras.Sequential", "tf.keras.layers."),
+    "alias": (
+        ["from keras.models import Sequential", "import keras.layers as L"],
+        "Sequential",
+        "L.",
+    ),
+    "star": (
+        ["from keras.models import Sequential", "from keras.layers import *"],
+        "Sequential",
+        "",
+    ),
+}
+COMMENTS = st.sampled_from(
+    [
+        "# note",
+        "#tight",
+        "# précision ≥ 95 % — entraînement",
+        "# 日本語のコメント",
+        "# TODO: tune (later)",
+        "# é",
+    ]
+)
+INPUT_SIZE = 8
+LAYER_RULES = ("more_filters", "larger_kernel", "add_conv_block", "add_dense")
+
+
+# -- the generated script and what the generator knows about it ------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    kind: str
+    filters: int | None = None
+    kernel: int | None = None
+    padding: str | None = None  # None: not written (Keras' "valid")
+    units: int | None = None
+
+
+@dataclass
+class Generated:
+    text: str
+    build: str  # the part of `text` that builds the model; `text == build + fit`
+    fit: str
+    style: str  # "add", "lines" (one list element per line) or "inline" (list on one line)
+    newline: str
+    prefix: str  # how layer classes are spelled: "", "layers.", "tf.keras.layers.", "L."
+    statement_indent: str  # indent of `model = ...`
+    element_indent: str  # indent of a list element in the "lines" style
+    layers: list[LayerSpec]
+    epochs: int | None  # what `fit` trains for (1 when not written); None: no fit call
+    lines: dict[str, set[int]] = field(default_factory=dict)  # tag -> line numbers (from 0)
+
+    def tagged(self, tag: str) -> set[int]:
+        return self.lines.get(tag, set())
+
+
+class _Writer:
+    """Lines of a script being generated, the tags of each line, and the formatting habits."""
+
+    def __init__(self, draw, unit: str) -> None:
+        self.draw = draw
+        self.unit = unit  # one level of indentation: four spaces or a tab
+        self.lines: list[str] = []
+        self.tags: dict[str, set[int]] = {}
+
+    def emit(self, text: str, *tags: str) -> None:
+        for tag in tags:
+            self.tags.setdefault(tag, set()).add(len(self.lines))
+        self.lines.append(text)
+
+    def gap(self, indent: str) -> None:
+        """Blank lines and comment lines, as people leave them between statements."""
+        for _ in range(self.draw(st.integers(0, 2))):
+            self.emit(indent + self.draw(COMMENTS) if self.draw(st.booleans()) else "")
+
+    def eol(self) -> str:
+        """Nothing, or a comment at the end of the line."""
+        return self.draw(st.one_of(st.just(""), COMMENTS.map(lambda c: "  " + c)))
+
+
+def _size_after(layers: list[LayerSpec]) -> list[int]:
+    """Spatial size after each layer up to Flatten, on an 8x8 input (<1: does not fit)."""
+    size, sizes = INPUT_SIZE, []
+    for layer in layers:
+        if layer.kind == "Conv2D":
+            size = size if layer.padding == "same" else size - layer.kernel + 1
+        elif layer.kind == "MaxPooling2D":
+            size = size // 2 if size >= 2 else 0
+        else:
+            break
+        sizes.append(size)
+    return sizes
+
+
+def fits(layers: list[LayerSpec]) -> bool:
+    return all(size >= 1 for size in _size_after(layers))
+
+
+@st.composite
+def layer_stacks(draw) -> list[LayerSpec]:
+    layers: list[LayerSpec] = []
+    size = INPUT_SIZE
+    for _ in range(draw(st.integers(1, 3))):
+        padding = draw(st.sampled_from([None, None, "same", "valid"]))
+        kernel = draw(st.sampled_from([k for k in (1, 3, 5) if padding == "same" or k <= size]))
+        layers.append(LayerSpec("Conv2D", draw(st.integers(1, 64)), kernel, padding))
+        size = size if padding == "same" else size - kernel + 1
+        if size >= 2 and draw(st.booleans()):
+            layers.append(LayerSpec("MaxPooling2D"))
+            size //= 2
+    layers.append(LayerSpec("Flatten"))
+    for _ in range(draw(st.integers(0, 2))):
+        layers.append(LayerSpec("Dense", units=draw(st.integers(1, 64))))
+    if draw(st.booleans()):
+        layers.append(LayerSpec("Dropout"))
+    layers.append(LayerSpec("Dense", units=10))
+    assert fits(layers)
+    return layers
+
+
+def _call_args(
+    draw, layer: LayerSpec, first: bool, quote: str
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The arguments of one layer call, each with the tags of the token it holds."""
+
+    def kw(name: str, value: str) -> str:
+        return name + draw(st.sampled_from(["=", " = "])) + value
+
+    def text(value: str) -> str:
+        return f"{quote}{value}{quote}"
+
+    positional: list[tuple[str, tuple[str, ...]]] = []
+    keywords: list[tuple[str, tuple[str, ...]]] = []
+    if layer.kind == "Conv2D":
+        k = layer.kernel
+        kernel = draw(st.sampled_from([str(k), f"({k}, {k})"]))
+        if draw(st.booleans()):
+            positional.append((str(layer.filters), ("filters",)))
+            if draw(st.booleans()):
+                positional.append((kernel, ("kernel",)))
+            else:
+                keywords.append((kw("kernel_size", kernel), ("kernel",)))
+        else:
+            keywords.append((kw("filters", str(layer.filters)), ("filters",)))
+            keywords.append((kw("kernel_size", kernel), ("kernel",)))
+        if layer.padding:
+            keywords.append((kw("padding", text(layer.padding)), ()))
+        if draw(st.booleans()):
+            keywords.append((kw("activation", text("relu")), ()))
+    elif layer.kind == "MaxPooling2D":
+        form = draw(st.sampled_from(["", "2", "(2, 2)", "pool_size"]))
+        if form == "pool_size":
+            keywords.append((kw("pool_size", draw(st.sampled_from(["2", "(2, 2)"]))), ()))
+        elif form:
+            positional.append((form, ()))
+    elif layer.kind == "Dense":
+        if draw(st.booleans()):
+            positional.append((str(layer.units), ()))
+        else:
+            keywords.append((kw("units", str(layer.units)), ()))
+        if layer.units == 10:
+            keywords.append((kw("activation", text("softmax")), ()))
+        elif draw(st.booleans()):
+            keywords.append((kw("activation", text("relu")), ()))
+    elif layer.kind == "Dropout":
+        positional.append(draw(st.sampled_from([("0.25", ()), (kw("rate", "0.5"), ())])))
+    if first:
+        keywords.append((kw("input_shape", f"({INPUT_SIZE}, {INPUT_SIZE}, 1)"), ()))
+    return positional + draw(st.permutations(keywords))
+
+
+def _write_call(
+    out: _Writer, i: int, head: str, args: list[tuple[str, tuple[str, ...]]], tail: str
+) -> None:
+    """`head` + the arguments + `tail` on one line, or (some convs) one argument per line."""
+    if not head.rstrip().endswith("Conv2D(") or out.draw(st.integers(0, 3)):
+        tags = [f"{tag}{i}" for _, arg_tags in args for tag in arg_tags]
+        out.emit(head + ", ".join(arg for arg, _ in args) + tail + out.eol(), f"layer{i}", *tags)
+        return
+    indent = head[: len(head) - len(head.lstrip())]
+    out.emit(head + out.eol(), f"layer{i}")
+    last_comma = out.draw(st.booleans())
+    for j, (arg, arg_tags) in enumerate(args):
+        comma = "," if j < len(args) - 1 or last_comma else ""
+        tags = [f"{tag}{i}" for tag in arg_tags]
+        out.emit(indent + out.unit + arg + comma + out.eol(), f"layer{i}", *tags)
+    out.emit(indent + tail + out.eol(), f"layer{i}")
+
+
+def _write_model(
+    out: _Writer, style: str, layers: list[LayerSpec], sequential: str, prefix: str, indent: str
+) -> None:
+    """`model = Sequential()` and `.add` lines, or `model = Sequential([...])`, tagged."""
+    draw = out.draw
+    unit = out.unit
+    quote = draw(st.sampled_from(['"', "'"]))
+    calls = [_call_args(draw, layer, i == 0, quote) for i, layer in enumerate(layers)]
+    out.gap(indent)
+    if style == "inline":
+        elements = [
+            f"{prefix}{layer.kind}({', '.join(arg for arg, _ in args)})"
+            for layer, args in zip(layers, calls, strict=True)
+        ]
+        tags = [f"{tag}{i}" for i in range(len(layers)) for tag in ("layer", "filters", "kernel")]
+        line = f"{indent}model = {sequential}([{', '.join(elements)}])"
+        out.emit(line + out.eol(), "model", *tags)
+        return
+    if style == "add":
+        out.emit(f"{indent}model = {sequential}()" + out.eol(), "model")
+        for i, (layer, args) in enumerate(zip(layers, calls, strict=True)):
+            out.gap(indent)
+            _write_call(out, i, f"{indent}model.add({prefix}{layer.kind}(", args, "))")
+        return
+    start = len(out.lines)
+    out.emit(f"{indent}model = {sequential}([" + out.eol())
+    closing = draw(st.sampled_from([",\n])", "\n])", "])"]))
+    for i, (layer, args) in enumerate(zip(layers, calls, strict=True)):
+        if draw(st.integers(0, 3)) == 0:
+            out.emit(indent + unit + draw(COMMENTS))
+        last = i == len(layers) - 1
+        tail = ")" + (closing.split("\n")[0] if last else ",")
+        _write_call(out, i, f"{indent}{unit}{prefix}{layer.kind}(", args, tail)
+    if "\n" in closing:
+        out.emit(f"{indent}])" + out.eol())
+    for line in range(start, len(out.lines)):
+        out.tags.setdefault("model", set()).add(line)
+
+
+def _write_fit(out: _Writer, epochs_style: str, epochs: int) -> None:
+    draw = out.draw
+    out.gap("")
+    eq = draw(st.sampled_from(["=", " = "]))
+    batch = draw(st.sampled_from(["", f", batch_size{eq}32"]))
+    if epochs_style == "variable":
+        out.emit(f"n_epochs = {epochs}" + out.eol(), "epochs")
+        fit = f"model.fit(x, y{batch}, epochs{eq}n_epochs)"
+    elif epochs_style == "constant":
+        fit = f"model.fit(x, y{batch}, epochs{eq}EPOCHS)"
+    elif epochs_style == "absent":
+        fit = f"model.fit(x, y{batch})"
+    else:
+        fit = f"model.fit(x, y, epochs{eq}{epochs}{batch})"
+    out.emit(fit + out.eol(), *(["epochs"] if epochs_style in ("literal", "absent") else []))
+    if draw(st.booleans()):
+        out.emit(draw(COMMENTS))
+
+
+@st.composite
+def scripts(draw, styles: tuple[str, ...] = ("add", "lines", "inline")) -> Generated:
+    """A Sequential CNN script for 8x8x1 inputs, in one of many styles, and what it holds."""
+    import_lines, sequential, prefix = IMPORTS[draw(st.sampled_from(sorted(IMPORTS)))]
+    style = draw(st.sampled_from(styles))
+    layers = draw(layer_stacks())
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    unit = draw(st.sampled_from(["    ", "\t"]))
+    in_function = draw(st.booleans())
+    epochs_style = draw(st.sampled_from(["literal", "constant", "variable", "absent", "no_fit"]))
+    epochs = draw(st.integers(1, 120))
+    out = _Writer(draw, unit)
+    if draw(st.booleans()):
+        out.emit(draw(COMMENTS))
+    for line in import_lines:
+        out.emit(line + out.eol())
+    out.gap("")
+    if epochs_style == "constant":
+        out.emit(f"EPOCHS = {epochs}" + out.eol(), "epochs")
+    indent = unit if in_function else ""
+    if in_function:
+        out.gap("")
+        out.emit("def build_model():" + out.eol())
+    _write_model(out, style, layers, sequential, prefix, indent)
+    if in_function:
+        out.gap(indent)
+        out.emit(f"{indent}return model" + out.eol())
+        out.gap("")
+        out.emit("model = build_model()" + out.eol())
+    fit_start = len(out.lines)
+    if epochs_style != "no_fit":
+        _write_fit(out, epochs_style, epochs)
+    text = newline.join(out.lines) + (newline if draw(st.booleans()) else "")
+    build = newline.join(out.lines[:fit_start]) + newline if fit_start < len(out.lines) else text
+    return Generated(
+        text=text,
+        build=build,
+        fit=text[len(build) :],
+        style=style,
+        newline=newline,
+        prefix=prefix,
+        statement_indent=indent,
+        element_indent=indent + unit,
+        layers=layers,
+        epochs={"no_fit": None, "absent": 1}.get(epochs_style, epochs),
+        lines=out.tags,
+    )
+
+
+# -- what each rule should propose, worked out from the layer stack ---------------------------
+
+
+def conv_sites(gen: Generated) -> list[int]:
+    return [i for i, layer in enumerate(gen.layers) if layer.kind == "Conv2D"]
+
+
+def expected_kernel_sites(gen: Generated) -> dict[int, int]:
+    """Conv index -> its grown kernel, for every conv whose grown kernel still fits."""
+    sites = {}
+    for i in conv_sites(gen):
+        grown = min(gen.layers[i].kernel + 2, 7)
+        trial = list(gen.layers)
+        trial[i] = replace(trial[i], kernel=grown)
+        if fits(trial):
+            sites[i] = grown
+    return sites
+
+
+def expected_conv_block(gen: Generated) -> tuple[int, int, str | None] | None:
+    """(anchor, new filters, new padding) of the block add_conv_block adds, or None if none fits."""
+    last = conv_sites(gen)[-1]
+    anchor = last
+    while gen.layers[anchor + 1].kind == "MaxPooling2D":
+        anchor += 1
+    conv = gen.layers[last]
+    for padding in (conv.padding, "same"):
+        new = [replace(conv, padding=padding), LayerSpec("MaxPooling2D")]
+        if fits(gen.layers[: anchor + 1] + new + gen.layers[anchor + 1 :]):
+            return anchor, min(conv.filters * 2, 512), padding
+        if conv.padding is not None:
+            return None  # a written padding is not overridden
+    return None
+
+
+def expected_dense(gen: Generated) -> tuple[int, int]:
+    """(anchor, units) of the hidden Dense add_dense adds: before the output, like the last hidden."""
+    hidden = [layer for layer in gen.layers[:-1] if layer.kind == "Dense"]
+    return len(gen.layers) - 2, hidden[-1].units if hidden else 64
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def candidates(proposals) -> list[Candidate]:
+    return [p for p in proposals if isinstance(p, Candidate)]
+
+
+def propose_all(text: str) -> tuple[api.Script, list[Candidate | Skip]]:
+    script = api.Script.from_text(text)
+    return script, api.propose(script, default_rules())
+
+
+def split(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def changed_lines(before: str, after: str) -> set[int]:
+    old, new = split(before), split(after)
+    assert len(new) == len(old), "a replacement must not add or remove lines"
+    return {i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b}
+
+
+def comments(text: str) -> list[str]:
+    """The script's comments in order (the generated scripts have no `#` inside strings)."""
+    return re.findall(r"#[^\r\n]*", text)
+
+
+def only_digits_changed(before: str, after: str) -> bool:
+    return re.split(r"\d+", before) == re.split(r"\d+", after)
+
+
+def inserted_block(before: str, after: str, at: int, count: int) -> list[str]:
+    """The `count` lines inserted at line `at`; fails unless that is the only change."""
+    old, new = split(before), split(after)
+    assert len(new) == len(old) + count
+    assert new[:at] == old[:at], "lines before the insertion changed"
+    assert new[at + count :] == old[at:], "lines after the insertion changed"
+    assert "".join(new[:at] + new[at + count :]) == before
+    return new[at : at + count]
+
+
+def is_insertion(before: str, after: str, at: int, count: int) -> bool:
+    old, new = split(before), split(after)
+    return len(new) == len(old) + count and new[:at] + new[at + count :] == old
+
+
+def first_line_of(gen: Generated, layer: int) -> int:
+    return min(gen.tagged(f"layer{layer}"))
+
+
+def last_line_of(gen: Generated, layer: int) -> int:
+    return max(gen.tagged(f"layer{layer}"))
+
+
+# -- 1. every candidate gives code that parses and compiles -------------------------------------
+
+
+@FAST
+@given(gen=scripts())
+def test_every_candidate_rewrites_to_code_that_parses_and_compiles(gen):
+    script, proposals = propose_all(gen.text)
+    assert candidates(proposals), "every generated model has something to change"
+    for candidate in candidates(proposals):
+        source = api.rewrite(script, candidate).source
+        cst.parse_module(source)
+        compile(source, "<rewritten>", "exec", dont_inherit=True)
+        # what every rule must leave alone, wherever it edits
+        assert comments(source) == comments(gen.text)
+        assert source.endswith(gen.newline) == gen.text.endswith(gen.newline)
+        if gen.newline == "\r\n":
+            assert "\n" not in source.replace("\r\n", ""), "a bare LF in a CRLF file"
+
+
+@FAST
+@given(gen=scripts())
+def test_splicing_the_changed_statements_gives_exactly_the_printed_module(gen):
+    """The engine prints only what changed; that must be byte for byte what libcst prints."""
+    script, proposals = propose_all(gen.text)
+    for candidate in candidates(proposals):
+        new_module = transform(script.module, candidate, script.view.parent_of)
+        spliced = splice(script.module, new_module, gen.text)
+        assert spliced is None or spliced == new_module.code
+        assert api.rewrite(script, candidate).source == new_module.code
+
+
+def test_splice_gives_up_on_a_statement_it_cannot_place_for_certain():
+    text = "import keras\nx = 1\nx = 1\n"
+    module = cst.parse_module(text)
+    twin = module.body[1]
+    changed = module.with_changes(body=[module.body[0], twin.with_changes(), module.body[2]])
+    assert splice(module, changed, text) is None  # two identical `x = 1` lines
+    alone = module.with_changes(body=[module.body[0], module.body[1], cst.parse_statement("y = 2\n")])
+    assert splice(module, alone, text) is None  # the replaced `x = 1` is not unique either
+    after_import = [module.body[0], cst.parse_statement("y = 2\n"), *module.body[1:]]
+    assert splice(module, module.with_changes(body=after_import), text) == (
+        "import keras\ny = 2\nx = 1\nx = 1\n"
+    )  # inserted after a statement that is unique: placed
+
+
+# -- 2. lines outside the edited statement stay byte for byte ---------------------------------
+
+
+TOKEN_TAG = {
+    "more_filters": "filters{site}",
+    "larger_kernel": "kernel{site}",
+    "more_epochs": "epochs",
+}
+
+
+@FAST
+@given(gen=scripts())
+def test_replacements_change_exactly_the_lines_of_the_edited_token(gen):
+    script, proposals = propose_all(gen.text)
+    for candidate in candidates(proposals):
+        if candidate.rule not in ("more_filters", "larger_kernel", "more_epochs"):
+            continue
+        after = api.rewrite(script, candidate).source
+        expected = gen.tagged(TOKEN_TAG[candidate.rule].format(site=candidate.site))
+        assert expected, "the generator recorded where the token is"
+        changed = changed_lines(gen.text, after)
+        assert changed == expected, candidate
+        old, new = split(gen.text), split(after)
+        for i in changed:
+            if old[i].startswith("model.fit(") and "epochs" not in old[i]:
+                assert re.search(r"epochs=2\)", new[i]), new[i]  # Keras' default of 1, doubled
+            else:
+                assert only_digits_changed(old[i], new[i]), (old[i], new[i])
+        assert after.endswith(gen.newline) == gen.text.endswith(gen.newline)
+
+
+@FAST
+@given(gen=scripts(styles=("add",)))
+def test_added_statements_are_pure_insertions_after_their_anchor(gen):
+    script, proposals = propose_all(gen.text)
+    indent, newline, prefix = map(re.escape, (gen.statement_indent, gen.newline, gen.prefix))
+    for candidate in candidates(proposals):
+        if candidate.rule not in ("add_dense", "add_conv_block"):
+            continue
+        after = api.rewrite(script, candidate).source
+        kinds = ["Dense"] if candidate.rule == "add_dense" else ["Conv2D", "MaxPooling2D"]
+        anchor = candidate.params["after"]
+        new_lines = inserted_block(gen.text, after, last_line_of(gen, anchor) + 1, len(kinds))
+        for line, kind in zip(new_lines, kinds, strict=True):
+            assert re.fullmatch(
+                rf"{indent}model\.add\({prefix}{kind}\([^\r\n]*\)\){newline}", line
+            ), line
+
+
+@FAST
+@given(gen=scripts(styles=("lines", "inline")))
+def test_added_list_elements_change_only_the_sequential_statement(gen):
+    script, proposals = propose_all(gen.text)
+    span = gen.tagged("model")
+    start, end = min(span), max(span)
+    for candidate in candidates(proposals):
+        if candidate.rule not in ("add_dense", "add_conv_block"):
+            continue
+        after = api.rewrite(script, candidate).source
+        old, new = split(gen.text), split(after)
+        opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+        for op, i1, i2, _, _ in opcodes:
+            if op != "equal":
+                assert start <= i1 and i2 <= end + 1, (op, i1, i2, start, end)
+        assert new[:start] == old[:start]
+        assert new[len(new) - (len(old) - end - 1) :] == old[end + 1 :]
+        kinds = ["Dense"] if candidate.rule == "add_dense" else ["Conv2D", "MaxPooling2D"]
+        if gen.style == "lines":
+            # One element per line stays so: whole new lines, right after the anchor or (past
+            # the comment lines above it) right before the next element.
+            anchor = candidate.params["after"]
+            places = {last_line_of(gen, anchor) + 1, first_line_of(gen, anchor + 1)}
+            at = next(
+                (at for at in sorted(places) if is_insertion(gen.text, after, at, len(kinds))), None
+            )
+            assert at is not None, "new elements are whole new lines beside the anchor"
+            new_lines = inserted_block(gen.text, after, at, len(kinds))
+            element, newline = re.escape(gen.element_indent), re.escape(gen.newline)
+            for line, kind in zip(new_lines, kinds, strict=True):
+                pattern = rf"{element}{re.escape(gen.prefix)}{kind}\([^\r\n]*\),{newline}"
+                assert re.fullmatch(pattern, line), line
+        else:
+            assert len(new) == len(old)
+
+
+# -- 3. more_filters compounds at its site, up to the cap ---------------------------------------
+
+
+def kernel_of(layer) -> int | tuple[int | None, ...] | None:
+    return layer.int_arg(1, "kernel_size") or layer.ints_arg(1, "kernel_size")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gen=scripts(), data=st.data())
+def test_more_filters_compounds_at_the_same_site_up_to_the_cap(gen, data):
+    site = data.draw(st.sampled_from(conv_sites(gen)), label="site")
+    filters, text = gen.layers[site].filters, gen.text
+    others = {i: gen.layers[i].filters for i in conv_sites(gen) if i != site}
+    kernel = kernel_of(api.Script.from_text(text).view.layers[site])
+    rule = MoreFilters()
+    for _ in range(12):
+        script = api.Script.from_text(text)
+        layer = script.view.layers[site]
+        assert layer.int_arg(0, "filters") == filters
+        assert kernel_of(layer) == kernel
+        assert {i: script.view.layers[i].int_arg(0, "filters") for i in others} == others
+        at_site = [p for p in rule.propose(script.view) if p.site == site]
+        assert len(at_site) == 1
+        if filters == 512:
+            assert isinstance(at_site[0], Skip)
+            return
+        assert isinstance(at_site[0], Candidate)
+        assert at_site[0].params["filters"] == [filters, min(2 * filters, 512)]
+        text = api.rewrite(script, at_site[0]).source
+        filters = min(2 * filters, 512)
+    raise AssertionError("more_filters never reached its cap")
+
+
+# -- 4. addresses are JSON and proposing is deterministic --------------------------------------
+
+
+@FAST
+@given(gen=scripts())
+def test_addresses_are_json_and_proposals_replay(gen):
+    first_script, first = propose_all(gen.text)
+    again_script, again = propose_all(gen.text)
+    addresses = [c.address() for c in candidates(first)]
+    assert json.loads(json.dumps(addresses)) == addresses
+    assert [c.address() for c in candidates(again)] == addresses
+    assert [(s.rule, s.site, s.reason) for s in first if isinstance(s, Skip)] == [
+        (s.rule, s.site, s.reason) for s in again if isinstance(s, Skip)
+    ]
+    for one, two in zip(candidates(first), candidates(again), strict=True):
+        assert api.rewrite(first_script, one).source == api.rewrite(again_script, two).source
+
+
+# -- 5. what is proposed matches the model that was written -----------------------------------
+
+
+@FAST
+@given(gen=scripts())
+def test_proposals_match_the_written_model(gen):
+    _, proposals = propose_all(gen.text)
+    by_rule: dict[str, list[Candidate]] = {}
+    for candidate in candidates(proposals):
+        by_rule.setdefault(candidate.rule, []).append(candidate)
+    assert {c.site: c.params["filters"] for c in by_rule.get("more_filters", [])} == {
+        i: [gen.layers[i].filters, 2 * gen.layers[i].filters] for i in conv_sites(gen)
+    }
+    grown = expected_kernel_sites(gen)
+    kernels = {c.site: c.params["kernel"] for c in by_rule.get("larger_kernel", [])}
+    assert set(kernels) == set(grown)
+    for site, (old, new) in kernels.items():
+        assert len(old) == len(new) in (1, 2)
+        assert set(old) == {gen.layers[site].kernel} and set(new) == {grown[site]}
+    block = expected_conv_block(gen)
+    assert [c.params for c in by_rule.get("add_conv_block", [])] == (
+        [] if block is None else [{"after": block[0], "filters": block[1]}]
+    )
+    anchor, units = expected_dense(gen)
+    assert [c.params for c in by_rule.get("add_dense", [])] == [{"after": anchor, "units": units}]
+    epochs = [c.params["epochs"] for c in by_rule.get("more_epochs", [])]
+    assert epochs == ([] if gen.epochs is None else [[gen.epochs, min(2 * gen.epochs, 200)]])
+
+
+# -- 6. (slow) the rewritten model really builds in Keras, with the expected change ------------
+
+
+def build_model(source: str):
+    namespace: dict = {"__name__": "generated_script"}
+    exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
+    model = namespace["model"]
+    import numpy as np
+
+    assert tuple(model(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 1), "float32")).shape) == (1, 10)
+    return model
+
+
+def layer_kinds(model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def _check_more_filters(before, after, candidate: Candidate) -> None:
+    site = candidate.site
+    assert layer_kinds(after) == layer_kinds(before)
+    assert after.layers[site].filters == 2 * before.layers[site].filters
+    assert after.count_params() > before.count_params()
+
+
+def _check_larger_kernel(before, after, candidate: Candidate) -> None:
+    site = candidate.site
+    assert layer_kinds(after) == layer_kinds(before)
+    old, new = candidate.params["kernel"]
+    assert tuple(before.layers[site].kernel_size) == tuple(old) * (2 // len(old))
+    assert tuple(after.layers[site].kernel_size) == tuple(new) * (2 // len(new))
+
+
+def _check_add_dense(before, after, candidate: Candidate) -> None:
+    at = candidate.params["after"] + 1
+    kinds = layer_kinds(before)
+    assert layer_kinds(after) == kinds[:at] + ["Dense"] + kinds[at:]
+    assert after.layers[at].units == candidate.params["units"]
+
+
+def _check_add_conv_block(before, after, candidate: Candidate) -> None:
+    at = candidate.params["after"] + 1
+    kinds = layer_kinds(before)
+    assert layer_kinds(after) == kinds[:at] + ["Conv2D", "MaxPooling2D"] + kinds[at:]
+    assert after.layers[at].filters == candidate.params["filters"]
+
+
+CHECKS: dict[str, Callable] = {
+    "more_filters": _check_more_filters,
+    "larger_kernel": _check_larger_kernel,
+    "add_dense": _check_add_dense,
+    "add_conv_block": _check_add_conv_block,
+}
+
+
+@pytest.fixture(scope="module")
+def keras_imported():
+    """Import Keras before hypothesis starts: TensorFlow's import changes the recursion limit."""
+    pytest.importorskip("tensorflow")
+    return pytest.importorskip("keras")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gen=scripts(), data=st.data())
+def test_rewritten_model_builds_in_keras_with_the_expected_change(keras_imported, gen, data):
+    before = build_model(gen.build)
+    assert layer_kinds(before) == [layer.kind for layer in gen.layers]
+    script, proposals = propose_all(gen.text)
+    for rule in LAYER_RULES:
+        options = [c for c in candidates(proposals) if c.rule == rule]
+        if not options:
+            continue
+        candidate = data.draw(st.sampled_from(options), label=rule)
+        source = api.rewrite(script, candidate).source
+        assert source.endswith(gen.fit)
+        after = build_model(source[: len(source) - len(gen.fit)])
+        CHECKS[rule](before, after, candidate)

@@ -1,0 +1,79 @@
+"""Every rule's own examples and no-match cases, and the registry of rules."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import rules
+from mutator import api
+from mutator.engine.candidate import Candidate, Skip
+
+RULES = api.rules_named(None)
+EXAMPLES = [
+    pytest.param(rule, example, id=f"{rule.name}-{i}")
+    for rule in RULES
+    for i, example in enumerate(rule.examples)
+]
+NO_MATCH = [
+    pytest.param(rule, text, id=f"{rule.name}-{i}")
+    for rule in RULES
+    for i, text in enumerate(rule.no_match)
+]
+
+
+@pytest.mark.parametrize(("rule", "example"), EXAMPLES)
+def test_example_rewrites_as_documented(rule, example):
+    script = api.Script.from_text(example.before)
+    candidate = api.choose(rule.propose(script.view), example.site)
+    assert api.rewrite(script, candidate).source == example.after
+
+
+@pytest.mark.parametrize(("rule", "text"), NO_MATCH)
+def test_no_match_proposes_nothing(rule, text):
+    proposals = rule.propose(api.Script.from_text(text).view)
+    assert not [p for p in proposals if isinstance(p, Candidate)]
+    # When a rule looked at a site and declined, it says why.
+    assert all(p.reason for p in proposals if isinstance(p, Skip))
+
+
+def test_every_rule_module_is_in_the_default_order():
+    folder = Path(rules.__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules([str(folder)]) if not m.name.startswith("_")}
+    ordered = set(rules.DEFAULT_ORDER)
+    assert modules == ordered
+
+
+def test_every_rule_has_a_name_description_and_examples():
+    names = [rule.name for rule in RULES]
+    assert len(set(names)) == len(names)
+    for rule in RULES:
+        assert rule.description and rule.examples and rule.no_match, rule.name
+        assert rule.__module__.endswith(rule.name), "a rule lives in the module named after it"
+
+
+def test_rules_take_typed_settings():
+    wide = rules.rule_class("more_filters")(factor=4, max_filters=64)
+    script = api.Script.from_text(
+        "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
+        "model = Sequential()\nmodel.add(Conv2D(8, 3))\nmodel.add(Conv2D(32, 3))\n"
+    )
+    proposals = wide.propose(script.view)
+    assert proposals[0].params == {"filters": [8, 32]}
+    assert proposals[1].params == {"filters": [32, 64]}  # capped
+
+
+def test_candidates_are_addressed_and_json_serialisable():
+    script = api.Script.from_text(RULES[0].examples[0].before)
+    for proposal in api.propose(script, RULES):
+        if isinstance(proposal, Candidate):
+            address = json.loads(json.dumps(proposal.address()))
+            assert address["rule"] == proposal.rule and address["site"] == proposal.site
+
+
+def test_unknown_rule_is_a_usage_error():
+    with pytest.raises(Exception, match="unknown rule 'bigger'"):
+        api.rules_named(["bigger"])

@@ -1,0 +1,224 @@
+"""The hill-climb's decisions, with a fake runner that scores a script from its text (no training).
+
+The fake's score rises with filters and epochs up to a point, so the tests know which changes
+must be accepted, which reverted, and when the search must stop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mutator import api
+from mutator.cli.progress import PlainReporter
+from mutator.search.config import TuneSettings
+from mutator.search.hillclimb import BaselineFailedError, HillClimb, still_rising
+from mutator.search.ledger import Ledger
+from mutator.training.runner import TrialResult, TrialSpec
+
+SCRIPT = """\
+from keras.models import Sequential
+from keras.layers import Conv2D, MaxPooling2D, Flatten, Dense
+
+model = Sequential()
+model.add(Conv2D(4, (3, 3), activation='relu', input_shape=(8, 8, 1)))
+model.add(MaxPooling2D(pool_size=(2, 2)))
+model.add(Flatten())
+model.add(Dense(10, activation='softmax'))
+model.fit(x, y, epochs=2)
+"""
+
+
+class FakeRunner:
+    """Scores: filters help up to 16, epochs up to 8; extra layers and kernels do nothing."""
+
+    name = "fake"
+
+    def __init__(self, fail_when: str | None = None, history_rising: bool = False) -> None:
+        self.runs: list[str] = []
+        self.fail_when = fail_when
+        self.history_rising = history_rising
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        text = spec.script.read_text()
+        self.runs.append(text)
+        if self.fail_when and self.fail_when in text:
+            return _result(spec, "failed", None, error="ValueError: boom")
+        view = api.Script.from_text(text).view
+        filters = view.layers_of({"Conv2D"})[0].int_arg(0, "filters")
+        epochs = view.epochs.value
+        score = 0.5 + 0.1 * min(filters, 16) / 4 + 0.02 * min(epochs, 8)
+        curve = [score - 0.1, score] if self.history_rising else [score, score]
+        metrics = {
+            "mode": "max",
+            "history": [{"initial_epoch": 0, "epochs": {"val_accuracy": curve}}],
+        }
+        (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
+        return _result(spec, "ok", round(score, 4), metrics=metrics)
+
+
+def _result(spec, status, value, error=None, metrics=None) -> TrialResult:
+    return TrialResult(
+        status=status,
+        value=value,
+        metric="accuracy",
+        mode="max",
+        seconds=0.01,
+        returncode=0,
+        log_path=spec.trial_dir / "log.txt",
+        metrics=metrics,
+        error=error,
+    )
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "train.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def climb(script: Path, runner, **settings) -> tuple:
+    ledger = Ledger(script.parent / ".mutator" / script.stem)
+    search = HillClimb(script, ledger, runner, TuneSettings(**settings), PlainReporter())
+    return search.run(), ledger
+
+
+def test_accepts_improvements_pushes_the_rule_and_reverts_the_rest(script):
+    outcome, ledger = climb(
+        script, FakeRunner(), max_trials=8, rules=("more_filters", "more_epochs")
+    )
+    decisions = [(r.rule, r.decision) for r in ledger.records()]
+    assert decisions[:4] == [
+        (None, "baseline"),
+        ("more_filters", "accepted"),  # 4 -> 8
+        ("more_filters", "accepted"),  # 8 -> 16: the same rule is pushed again
+        ("more_filters", "rejected"),  # 16 -> 32 gains nothing: reverted
+    ]
+    assert decisions[4:] == [
+        ("more_epochs", "accepted"),  # 2 -> 4
+        ("more_epochs", "accepted"),  # 4 -> 8
+        ("more_epochs", "rejected"),  # 8 -> 16 gains nothing
+    ]
+    assert outcome.reason == "exhausted"
+    best = ledger.best_script.read_text()
+    assert "Conv2D(16, (3, 3)" in best and "epochs=8" in best
+
+
+def test_stops_at_the_target(script):
+    outcome, ledger = climb(script, FakeRunner(), target=0.72, max_trials=20)
+    assert outcome.reason == "target" and outcome.reached
+    assert ledger.records()[-1].value >= 0.72
+
+
+def test_stops_when_nothing_is_left(script):
+    outcome, ledger = climb(script, FakeRunner(), max_trials=50, rules=("more_filters",))
+    assert outcome.reason == "exhausted"
+    # 4->8, 8->16 accepted; 16->32 refused; nothing else to try.
+    assert len(ledger.records()) == 4
+
+
+def test_the_trial_budget_counts_the_baseline(script):
+    outcome, ledger = climb(script, FakeRunner(), max_trials=3)
+    assert outcome.reason == "max_trials" and len(ledger.records()) == 3
+
+
+def test_a_failed_trial_is_recorded_and_the_search_goes_on(script):
+    outcome, ledger = climb(
+        script,
+        FakeRunner(fail_when="(5, 5)"),
+        max_trials=10,
+        rules=("larger_kernel", "more_epochs"),
+    )
+    records = ledger.records()
+    assert (records[1].rule, records[1].status, records[1].decision) == (
+        "larger_kernel",
+        "failed",
+        "rejected",
+    )
+    assert records[1].error == "ValueError: boom"
+    assert any(r.rule == "more_epochs" and r.decision == "accepted" for r in records)
+
+
+def test_a_failing_baseline_stops_with_a_clear_error(script):
+    with pytest.raises(BaselineFailedError, match="does not train"):
+        climb(script, FakeRunner(fail_when="Sequential"), max_trials=5)
+
+
+def test_a_rising_curve_puts_more_epochs_first(script):
+    outcome, ledger = climb(script, FakeRunner(history_rising=True), max_trials=2)
+    assert ledger.records()[1].rule == "more_epochs"
+
+
+def test_resume_repeats_no_finished_trial(script):
+    first = FakeRunner()
+    climb(script, first, max_trials=3)
+    assert len(first.runs) == 3
+    second = FakeRunner()
+    outcome, ledger = climb(script, second, max_trials=6)
+    assert len(second.runs) == 3  # only trials 4-6 ran
+    assert [r.id for r in ledger.records()] == [1, 2, 3, 4, 5, 6]
+    # The same decisions as one uninterrupted run.
+    other = script.parent / "again" / "train.py"
+    other.parent.mkdir()
+    other.write_text(SCRIPT)
+    _, straight = climb(other, FakeRunner(), max_trials=6)
+    assert [(r.rule, r.params, r.decision) for r in straight.records()] == [
+        (r.rule, r.params, r.decision) for r in ledger.records()
+    ]
+
+
+def test_a_changed_script_refuses_to_resume(script):
+    from mutator.search.tune import tune
+
+    tune(script, TuneSettings(max_trials=2), PlainReporter(), runner=FakeRunner())
+    script.write_text(SCRIPT.replace("epochs=2", "epochs=3"))
+    with pytest.raises(Exception, match="changed since the run"):
+        tune(script, TuneSettings(max_trials=3), PlainReporter(), runner=FakeRunner())
+    outcome = tune(
+        script, TuneSettings(max_trials=2), PlainReporter(), fresh=True, runner=FakeRunner()
+    )
+    assert len(outcome.records) == 2
+    assert (script.parent / ".mutator" / "train.old1").is_dir()
+
+
+def test_tune_writes_best_script_and_report(script):
+    from mutator.search.tune import tune
+
+    outcome = tune(script, TuneSettings(max_trials=4), PlainReporter(), runner=FakeRunner())
+    run_dir = outcome.run_dir
+    assert (run_dir / "best.py").read_text() != SCRIPT
+    report = (run_dir / "report.html").read_text()
+    assert "Accepted changes" in report and "filters 4 -&gt; 8" in report
+    assert (run_dir / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "history, rising",
+    [
+        ({"val_accuracy": [0.5, 0.6]}, True),
+        ({"val_accuracy": [0.6, 0.6]}, False),
+        ({"val_accuracy": [0.3]}, True),
+        ({"accuracy": [0.5, 0.7]}, True),
+        ({"val_loss": [0.5, 0.4]}, True),
+        ({}, False),
+    ],
+)
+def test_still_rising(history, rising):
+    assert still_rising(history, "max", 0.001) is rising
+
+
+def test_a_float32_metric_at_the_target_counts_as_reached():
+    from mutator.search.hillclimb import reached
+
+    assert reached(0.949999988079071, 0.95, "max")  # Keras's float32 of 342/360
+    assert not reached(0.9497, 0.95, "max")
+    assert reached(0.2000001, 0.2, "min")
+
+
+def test_the_rule_order_is_kept_when_epochs_first_is_off(script):
+    settings = dict(max_trials=2, epochs_first_when_rising=False)
+    outcome, ledger = climb(script, FakeRunner(history_rising=True), **settings)
+    assert ledger.records()[1].rule == "more_filters"

@@ -1,0 +1,161 @@
+"""`mutate tune` for real: trains on scikit-learn's digits, seconds per trial (marked slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def mutate(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mutator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def ledger(run_dir: Path) -> list[dict]:
+    path = run_dir / "ledger.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
+    shutil.copy(FIXTURES / "cnn_digits.py", tmp_path)
+    result = mutate(
+        "tune",
+        "cnn_digits.py",
+        "--target",
+        "0.85",
+        "--max-trials",
+        "6",
+        "--seed",
+        "0",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = tmp_path / ".mutator" / "cnn_digits"
+    records = ledger(run_dir)
+    assert records[0]["decision"] == "baseline" and records[0]["value"] < 0.5
+    assert records[-1]["best_after"] >= 0.85 and len(records) <= 6
+    assert "target reached (target 0.85)" in result.stdout
+    best = (run_dir / "best.py").read_text()
+    assert best != (FIXTURES / "cnn_digits.py").read_text()
+    compile(best, "best.py", "exec")
+    assert (run_dir / "best.keras").stat().st_size > 0
+    assert (run_dir / "metrics.png").exists() and "Accepted changes" in (
+        run_dir / "report.html"
+    ).read_text()
+    history = mutate("history", "cnn_digits.py", cwd=tmp_path)
+    assert history.returncode == 0 and "accepted" in history.stdout
+
+
+MISBEHAVING = """\
+import sys, time
+import keras
+from keras.models import Sequential
+from keras.layers import Conv2D, Flatten, Dense
+
+epochs = 1
+model = Sequential()
+model.add(Conv2D(4, 3, input_shape=(8, 8, 1)))
+model.add(Flatten())
+model.add(Dense(10, activation="softmax"))
+conv = model.layers[0]
+if conv.filters != 4:
+    raise RuntimeError("this script breaks with more filters")
+if conv.kernel_size != (3, 3):
+    open("accuracy.txt", "w").write("nan")
+    sys.exit(0)
+if epochs != 1:
+    time.sleep(600)
+open("accuracy.txt", "w").write("0.5")
+if "--train" in sys.argv:  # never: the tests read accuracy.txt; this tells mutator the epochs
+    model.fit(None, None, epochs=epochs)
+"""
+
+
+def test_failure_nan_and_timeout_are_recorded_and_the_search_goes_on(tmp_path):
+    (tmp_path / "train.py").write_text(MISBEHAVING)
+    result = mutate(
+        "tune",
+        "train.py",
+        "--target",
+        "0.99",
+        "--trial-timeout",
+        "20",
+        "--rule",
+        "more_filters",
+        "--rule",
+        "larger_kernel",
+        "--rule",
+        "more_epochs",
+        cwd=tmp_path,
+    )
+    records = ledger(tmp_path / ".mutator" / "train")
+    statuses = [(r["rule"], r["status"], r["decision"]) for r in records]
+    assert statuses == [
+        (None, "ok", "baseline"),
+        ("more_filters", "failed", "rejected"),
+        ("larger_kernel", "nan", "rejected"),
+        ("more_epochs", "timeout", "rejected"),
+    ]
+    assert "this script breaks with more filters" in records[1]["error"]
+    assert result.returncode == 1  # target not reached: nothing left to try
+    assert "nothing left to try" in result.stdout
+
+
+def test_a_baseline_that_fails_is_one_line_and_exit_7(tmp_path):
+    (tmp_path / "train.py").write_text(MISBEHAVING.replace("Conv2D(4,", "Conv2D(5,"))
+    result = mutate("tune", "train.py", "--max-trials", "3", cwd=tmp_path)
+    assert result.returncode == 7
+    assert result.stderr.count("\n") == 1 and "does not train" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kill_9_then_resume_repeats_no_trial_and_resumes_the_interrupted_one(tmp_path):
+    script = tmp_path / "cnn_digits.py"
+    script.write_text((FIXTURES / "cnn_digits.py").read_text().replace("epochs=2", "epochs=6"))
+    args = ("tune", "cnn_digits.py", "--rule", "more_epochs", "--max-trials", "3", "--seed", "0")
+    run_dir = tmp_path / ".mutator" / "cnn_digits"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mutator", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Kill once trial 2 (12 epochs) has completed a few epochs.
+    log = run_dir / "trials" / "0002" / "log.txt"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if log.exists() and "Epoch 4/12" in log.read_text(errors="replace"):
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("trial 2 never reached epoch 4")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(ledger(run_dir)) == 1  # only the baseline had finished
+
+    result = mutate(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = ledger(run_dir)
+    assert [r["id"] for r in records] == [1, 2, 3]
+    assert records[1]["resumed_from_epoch"] >= 3
+    assert "trial 2 (resuming)" in result.stdout
+    # The baseline was not trained again: its log has one start only.
+    baseline_log = (run_dir / "trials" / "0001" / "log.txt").read_text()
+    assert baseline_log.count("== mutator") <= 2
