@@ -116,6 +116,30 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
     tune.add_argument("--runner", choices=("local", "docker"), help="where trials train (local)")
     tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    fast = tune.add_argument_group("fast trials (each on by default)")
+    fast.add_argument(
+        "--parallel", type=int, metavar="N", help="trials side by side (default: one per core)"
+    )
+    fast.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_const",
+        const=False,
+        help="train every child from scratch, not from its parent's weights",
+    )
+    fast.add_argument(
+        "--warm-share",
+        type=float,
+        metavar="F",
+        help="share of the epochs a widened/deepened child trains warm (0.5)",
+    )
+    fast.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_const",
+        const=False,
+        help="a fresh Python per trial instead of forks of a warm worker",
+    )
     tune.add_argument("--image", dest="docker_image", help="docker: the image (default: by kind)")
     tune.add_argument("--cpus", dest="docker_cpus", type=float, help="docker: CPU limit per trial")
     tune.add_argument("--memory", dest="docker_memory", help="docker: memory limit, e.g. 2g")

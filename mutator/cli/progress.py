@@ -10,17 +10,19 @@ import sys
 
 from mutator.search.ledger import TrialRecord
 
-_MARK = {"baseline": "=", "accepted": "+", "rejected": "-"}
+_MARK = {"baseline": "=", "accepted": "+", "rejected": "-", "confirm": "="}
 
 
 def describe(record: TrialRecord) -> str:
     value = f"{record.value:.4f}" if record.value is not None else record.status
     resumed = f", resumed at epoch {record.resumed_from_epoch}" if record.resumed_from_epoch else ""
+    warm = ", warm start: an estimate" if record.start == "warm" else ""
+    beaten = f", beaten by trial {record.beaten_by}" if record.beaten_by else ""
     restarts = f", {record.restarts} restart(s)" if record.restarts else ""
     best = f"best {record.best_after:.4f}" if record.best_after is not None else "no best yet"
     return (
         f"trial {record.id} {_MARK.get(record.decision, '?')} {record.decision}: {value} "
-        f"({best}; {record.seconds:.1f}s{resumed}{restarts})"
+        f"({best}; {record.seconds:.1f}s{warm}{beaten}{resumed}{restarts})"
     )
 
 
@@ -45,28 +47,44 @@ class PlainReporter:
 
 
 class RichReporter:
-    """The same events, coloured, with a spinner while a trial trains."""
+    """The same events, coloured, with a spinner while trials train."""
 
     def __init__(self) -> None:
         from rich.console import Console
 
         self.console = Console(highlight=False)
         self._status = None
+        self._training: list[int] = []
 
     def trial_started(self, trial_id: int, description: str, resumed: bool) -> None:
         again = " [dim](resuming)[/dim]" if resumed else ""
         self.console.print(f"[bold]trial {trial_id}[/bold]{again}: {description}")
-        self._status = self.console.status(f"training trial {trial_id}...")
-        self._status.start()
+        self._training.append(trial_id)
+        self._show()
 
     def trial_finished(self, record: TrialRecord) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-        color = {"accepted": "green", "baseline": "blue"}.get(record.decision, "dim")
+        if record.id in self._training:
+            self._training.remove(record.id)
+        self._show()
+        color = {"accepted": "green", "baseline": "blue", "confirm": "blue"}.get(
+            record.decision, "dim"
+        )
         self.console.print(f"[{color}]{describe(record)}[/{color}]")
         if record.error and record.status != "ok":
             self.console.print(f"    [red]{record.error}[/red]")
+
+    def _show(self) -> None:
+        if not self._training:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+            return
+        text = "training trial " + ", ".join(str(i) for i in self._training) + "..."
+        if self._status is None:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
 
     def message(self, text: str) -> None:
         self.console.print(text)

@@ -97,10 +97,12 @@ def history_table(records: Sequence[TrialRecord]) -> None:
 
     table = Table(title="trials")
     for column in ("trial", "rule", "change", "metric", "decision", "best", "seconds"):
-        table.add_column(column)
-    colors = {"accepted": "green", "baseline": "blue", "rejected": "dim"}
+        table.add_column(column, no_wrap=column in ("metric", "decision"))
+    colors = {"accepted": "green", "baseline": "blue", "confirm": "blue", "rejected": "dim"}
     for r in records:
         metric = f"{r.value:.4f}" if r.value is not None else r.status
+        if r.start == "warm":
+            metric += " warm"  # an estimate: trained from its parent's weights
         best = f"{r.best_after:.4f}" if r.best_after is not None else ""
         table.add_row(
             str(r.id),

@@ -68,7 +68,7 @@ def container_name(trial_dir: Path) -> str:
     trial_dir = trial_dir.resolve()
     run = run_dir_of(trial_dir)
     digest = hashlib.sha256(str(run).encode()).hexdigest()[:8]
-    return f"mutator-{_slug(run.name)}-{_slug(trial_dir.name)}-{digest}"
+    return f"mutator-{slug(run.name)}-{slug(trial_dir.name)}-{digest}"
 
 
 def container_labels(spec: TrialSpec) -> dict[str, str]:
@@ -86,5 +86,5 @@ def container_labels(spec: TrialSpec) -> dict[str, str]:
     }
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:40] or "x"

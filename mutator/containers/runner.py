@@ -26,7 +26,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -38,15 +38,18 @@ from mutator.containers.docker_api import (
     connect,
     container_labels,
     container_name,
+    run_dir_of,
 )
 from mutator.containers.images import IMAGE_NAMES
 from mutator.containers.restarts import record_given_up, restart_count
+from mutator.containers.worker_container import ContainerWorker
 from mutator.errors import MutatorError
 from mutator.training.local import QUIET_DEFAULTS
 from mutator.training.runner import (
     LOG_FILE,
     LOG_NOTE_PREFIX,
     METRICS_FILE,
+    ConcurrentRunner,
     LineCallback,
     TrialResult,
     TrialSpec,
@@ -54,6 +57,7 @@ from mutator.training.runner import (
     harness_arguments,
     read_result,
 )
+from mutator.training.worker_client import trial_key
 
 __all__ = ["DockerRunner", "DockerUnavailableError", "ImageMissingError", "connect", "container_name"]
 
@@ -70,7 +74,7 @@ POLL_SECONDS = 0.5
 READER_GRACE = 5.0
 
 
-class DockerRunner:
+class DockerRunner(ConcurrentRunner):
     """Runs each trial in a container of its own, with limits, labels, a timeout and a log.
 
     `image` None chooses per script: `mutator.containers.detect.detect_kind` -> keras or sklearn image
@@ -80,6 +84,10 @@ class DockerRunner:
     for `docker logs`/`docker inspect` (its name is in the error). `restart_grace` is how long a
     container that died without a result is watched for a restart by `mutate monitor` before the
     trial counts as crashed; 0 leaves restarting to the search's own retries.
+
+    `worker=True`: one container per run serves all its trials (`worker_container`), each a
+    fork of a warm worker that imported `preload` once; the limits are then the container's,
+    shared by the trials that run side by side.
     """
 
     name = "docker"
@@ -98,8 +106,13 @@ class DockerRunner:
         restart_grace: float = 0.0,
         on_line: LineCallback | None = None,
         client: Any = None,
+        worker: bool = False,
+        preload: Sequence[str] = (),
     ) -> None:
         self.client = connect(client)
+        self.worker, self.preload = worker, tuple(preload)
+        self._workers: dict[Path, ContainerWorker] = {}
+        self._workers_lock = threading.Lock()
         self.image = image
         self.images = dict(images or {})
         self.cpus, self.memory, self.network = cpus, memory, network
@@ -109,7 +122,9 @@ class DockerRunner:
         self.on_line = on_line
 
     @classmethod
-    def from_settings(cls, settings: Any, on_line: LineCallback | None = None) -> DockerRunner:
+    def from_settings(
+        cls, settings: Any, on_line: LineCallback | None = None, preload: Sequence[str] = ()
+    ) -> DockerRunner:
         """From TuneSettings; the docker_* fields are optional (defaults when absent)."""
         return cls(
             getattr(settings, "docker_image", None),
@@ -120,6 +135,8 @@ class DockerRunner:
             keep_failed=getattr(settings, "docker_keep_failed", False),
             restart_grace=getattr(settings, "docker_restart_grace", 0.0),
             on_line=on_line,
+            worker=getattr(settings, "worker", False),
+            preload=preload,
         )
 
     # -- what the container looks like ---------------------------------------------------------
@@ -171,6 +188,7 @@ class DockerRunner:
         script = spec.script.resolve()
         if script.parent != trial_dir:
             volumes.append(f"{script.parent}:{SCRIPT_MOUNT}:ro")
+        volumes += [f"{d.resolve()}:{d.resolve()}:ro" for d in spec.read_only_dirs if d.is_dir()]
         options: dict[str, Any] = {
             "name": container_name(trial_dir),
             "labels": container_labels(spec),
@@ -181,16 +199,7 @@ class DockerRunner:
             "stdin_open": False,
             "tty": False,
         }
-        if self.cpus is not None:
-            options["nano_cpus"] = int(self.cpus * 1e9)
-        if self.memory is not None:
-            options["mem_limit"] = self.memory
-            options["memswap_limit"] = self.memory  # no swap beyond the limit: it is a limit
-        if self.network in ("none", "host", "bridge"):
-            options["network_mode"] = self.network
-        elif self.network is not None:
-            options["network"] = self.network
-        return options
+        return {**options, **self._limits()}
 
     def _script_in_container(self, spec: TrialSpec) -> str:
         script = spec.script.resolve()
@@ -200,6 +209,8 @@ class DockerRunner:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, spec: TrialSpec) -> TrialResult:
+        if self.worker:
+            return self._run_in_worker(spec)
         from docker.errors import DockerException, ImageNotFound
 
         trial_dir = spec.trial_dir.resolve()
@@ -241,6 +252,103 @@ class DockerRunner:
         self._dispose(container, result, trial_dir)
         result.restarts = restart_count(trial_dir)  # containers `mutate monitor` brought back
         return result
+
+    # -- one container per run -----------------------------------------------------------------
+    def _run_in_worker(self, spec: TrialSpec) -> TrialResult:
+        from docker.errors import DockerException, ImageNotFound
+
+        trial_dir = spec.trial_dir.resolve()
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        log_path = trial_dir / LOG_FILE
+        started = time.monotonic()
+        deadline = None if spec.timeout is None else started + spec.timeout
+        worker = self._worker_for(spec)
+        try:
+            with self._workers_lock:
+                worker.ensure()
+        except ImageNotFound:
+            raise ImageMissingError(
+                f"image {worker.image} is not on this Docker engine; build it (see images/), "
+                "or use --runner local"
+            ) from None
+        except DockerException as error:
+            return self._result_without_run(spec, started, log_path, error)
+        key = trial_key(trial_dir)
+        arguments = harness_arguments(
+            spec,
+            script=str(spec.script.resolve()),
+            trial_dir=str(trial_dir),
+            source_dir=str(spec.source_dir.resolve()) if spec.source_dir else None,
+        )[2:]
+        if not worker.client.pending(key):
+            (trial_dir / METRICS_FILE).unlink(missing_ok=True)  # never read an old attempt's
+        restarts_before = worker.restarts()
+        with log_path.open("ab") as log:
+            _log_note(log, f"start in container {worker.name}: {shlex.join(arguments)}")
+        env = {**worker.environment, **spec.env}
+        worker.client.submit(key, arguments, trial_dir, env, log_path)
+        end = worker.client.wait(key, deadline)
+        seconds = time.monotonic() - started
+        with log_path.open("ab") as log:
+            ending = "timed out" if end.timed_out else describe_exit(end.returncode)
+            if end.worker_died:
+                ending = f"its worker container {worker.name} stopped"
+            _log_note(log, f"end: {ending} after {seconds:.1f} s")
+        result = read_result(
+            spec, returncode=end.returncode, seconds=seconds, log_path=log_path,
+            timed_out=end.timed_out,
+        )  # fmt: skip
+        result.restarts = worker.restarts() - restarts_before
+        return result
+
+    def _worker_for(self, spec: TrialSpec) -> ContainerWorker:
+        run_dir = run_dir_of(spec.trial_dir.resolve())
+        with self._workers_lock:
+            if run_dir not in self._workers:
+                image = self.image_for(spec.script)
+                pythonpath = _image_pythonpath(self.client.images.get(image))
+                mounts = [(run_dir, "rw")]
+                if spec.source_dir is not None:
+                    mounts.append((spec.source_dir.resolve(), "ro"))
+                mounts += [(d.resolve(), "ro") for d in spec.read_only_dirs]
+                paths = [str(spec.source_dir.resolve())] if spec.source_dir else []
+                paths += [entry for entry in pythonpath.split(":") if entry]
+                env = {**QUIET_DEFAULTS, "HOME": "/tmp", "PYTHONUNBUFFERED": "1"}
+                if paths:
+                    env["PYTHONPATH"] = ":".join(paths)
+                self._workers[run_dir] = ContainerWorker(
+                    self.client,
+                    run_dir,
+                    image,
+                    mounts=mounts,
+                    environment=env,
+                    limits=self._limits(),
+                    user=self.container_user(),
+                    preload=self.preload,
+                    script_name=spec.script.name,
+                    restart_grace=self.restart_grace,
+                )
+            return self._workers[run_dir]
+
+    def _limits(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.cpus is not None:
+            options["nano_cpus"] = int(self.cpus * 1e9)
+        if self.memory is not None:
+            options["mem_limit"] = self.memory
+            options["memswap_limit"] = self.memory  # no swap beyond the limit: it is a limit
+        if self.network in ("none", "host", "bridge"):
+            options["network_mode"] = self.network
+        elif self.network is not None:
+            options["network"] = self.network
+        return options
+
+    def close(self) -> None:
+        super().close()
+        with self._workers_lock:
+            for worker in self._workers.values():
+                worker.close()
+            self._workers.clear()
 
     def _running_container(self, name: str, log: IO[bytes]) -> Any | None:
         """The trial's container if it is still training (a resumed run follows it), else None.

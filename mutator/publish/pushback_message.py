@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mutator.search.hillclimb import reached
-from mutator.search.ledger import Ledger, TrialRecord
+from mutator.search.ledger import Ledger, TrialRecord, final_best
 from mutator.training.metrics import infer_mode
 
 
@@ -26,16 +26,16 @@ def compose_message(
     settings: dict[str, Any] = run.get("settings") or {}
     baseline = next((r for r in records if r.decision == "baseline" and r.status == "ok"), None)
     accepted = [r for r in records if r.decision == "accepted"]
-    best = accepted[-1] if accepted else baseline
+    final = final_best(list(records))
     metrics = _trial_metrics(ledger, baseline.id) if ledger and baseline else {}
     metric = metrics.get("metric") or settings.get("metric")
     mode = _mode(settings, metrics, metric)
     target = settings.get("target")
     before = baseline.value if baseline else None
-    after = best.value if best else None
+    after = final.value if final else None
     if target is None:
         outcome = "no target"
-    elif reached(after, target, mode):
+    elif reached(after, target, mode) and final is not None and final.confirmed:
         outcome = f"target {target} reached"
     else:
         outcome = f"target {target} not reached"
@@ -46,9 +46,15 @@ def compose_message(
     best_so_far = None  # the previous decided record's best_after: what the change had to beat
     for record in records:
         if record.decision == "accepted":
+            estimate = " (warm start: an estimate)" if record.start == "warm" else ""
             lines.append(
                 f"- trial {record.id} {record.rule}: {record.description}: "
-                f"{_fmt(best_so_far)} -> {_fmt(record.value)}"
+                f"{_fmt(best_so_far)} -> {_fmt(record.value)}{estimate}"
+            )
+        elif record.decision == "confirm":
+            lines.append(
+                f"- trial {record.id} confirm: trial {record.parent}'s script retrained from "
+                f"scratch: {_fmt(record.value)}"
             )
         if record.best_after is not None:
             best_so_far = record.best_after
@@ -62,8 +68,8 @@ def compose_message(
         "",
         f"Mutator-Run: {run_label}",
     ]
-    if best is not None:
-        lines.append(f"Mutator-Best-Trial: {best.id}")
+    if final is not None:
+        lines.append(f"Mutator-Best-Trial: {final.record.id}")
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mutator.engine.rewrite import unified_diff
 from mutator.search.hillclimb import reached
-from mutator.search.ledger import Ledger, TrialRecord
+from mutator.search.ledger import Ledger, TrialRecord, final_best
 from mutator.training.metrics import infer_mode
 
 MAX_DIFF_LINES = 200
@@ -112,8 +112,10 @@ def summarise_run(run_dir: Path, report_url: str | None = None) -> RunSummary:
     metric = metrics.get("metric") or settings.get("metric")
     mode = _mode(settings, metrics, metric)
     accepted = [r for r in records if r.decision == "accepted"]
-    best = accepted[-1] if accepted else baseline  # as search.HillClimb.rebuild decides it
-    if reached(best.value, target, mode):
+    final = final_best(records)  # as search.HillClimb.rebuild decides it
+    assert final is not None  # there is a baseline
+    best = replace(final.record, value=final.value)
+    if reached(best.value, target, mode) and final.confirmed:
         outcome, headline = REACHED, "target reached"
     elif target is None:
         outcome, headline = NO_TARGET, f"no target: best after {_trials(len(records))}"

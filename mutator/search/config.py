@@ -31,6 +31,12 @@ class TuneSettings:
     # configured rule order: e.g. capacity first, which can be cheaper on tiny models).
     epochs_first_when_rising: bool = True
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
+    # Fast trials: candidates side by side, children from their parent's weights, a warm worker.
+    parallel: int | None = None  # trials at once; None: one per core this process may use
+    warm_start: bool = True  # more_epochs continues the parent; capacity rules map its weights
+    warm_share: float = 0.5  # the share of the script's epochs a capacity child trains warm
+    worker: bool = True  # fork trials from a process that imported TensorFlow once (local runner)
+    worker_recycle: int = 50  # trials one worker serves before a fresh one replaces it
     script_args: tuple[str, ...] = ()
     images: dict[str, str] = field(default_factory=dict)  # kind -> image, over detect's defaults
     # --runner docker: one container per trial
@@ -122,3 +128,24 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("min_improvement cannot be negative")
     if settings.runner not in ("local", "docker"):
         raise UsageError(f"runner must be local or docker, not {settings.runner!r}")
+    if settings.parallel is not None and settings.parallel < 1:
+        raise UsageError("parallel must be at least 1")
+    if not 0 < settings.warm_share <= 1:
+        raise UsageError(f"warm_share must be in (0, 1], not {settings.warm_share!r}")
+    if settings.worker_recycle < 1:
+        raise UsageError("worker_recycle must be at least 1")
+
+
+def cores() -> int:
+    """The CPUs this process may use (a container's or a cgroup's limit when it has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def parallel_trials(settings: TuneSettings) -> int:
+    """How many trials the search trains at once: the setting, else one per core."""
+    return settings.parallel if settings.parallel is not None else cores()

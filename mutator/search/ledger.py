@@ -6,7 +6,9 @@ Everything the search knows is here, so a run killed at any moment is rebuilt fr
         run.json            what was asked (script, its sha256, target, metric...) - written once
         ledger.jsonl        one line per finished trial, appended and fsynced
         trials/0001/        the trial's script (under its own file name), trial.json, log.txt,
-                            metrics.json, checkpoint/ (BackupAndRestore), model.keras
+                            metrics.json, checkpoint/ (BackupAndRestore), model.keras, and
+                            warm.json when it starts from a parent's weights
+        weights/0001.keras  the models of the trials children start from (hard links)
         best.py             the best version so far: a normal runnable script
         best.keras          its trained model
         report.html, metrics.png
@@ -50,7 +52,7 @@ class TrialRecord:
     diff: str
     status: str  # ok | failed | nan | no_metric | timeout | crashed
     value: float | None
-    decision: str  # baseline | accepted | rejected
+    decision: str  # baseline | accepted | rejected | confirm (the best retrained from scratch)
     best_after: float | None  # the best metric once this trial was decided
     seconds: float
     started: str
@@ -59,10 +61,39 @@ class TrialRecord:
     restarts: int = 0
     error: str | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    # Since fast trials (older ledgers lack them: the defaults read them as before):
+    start: str = "cold"  # warm: from its parent's weights (its value is an estimate) | cold
+    start_reason: str | None = None  # what the warm start did, or why the trial started cold
+    round: int | None = None  # trials of one round trained side by side on the same best
+    beaten_by: int | None = None  # a rejected trial that improved, but less than this one
 
     @property
     def address(self) -> dict[str, Any]:
         return {"rule": self.rule, "site": self.site, "params": self.params}
+
+
+@dataclass(frozen=True)
+class FinalBest:
+    """The best trial of a ledger, and the value that counts for it."""
+
+    record: TrialRecord
+    value: float | None  # its confirm trial's from-scratch value when it had one
+    confirmed: bool  # False: `value` is a warm-start estimate nobody retrained
+
+
+def final_best(records: list[TrialRecord]) -> FinalBest | None:
+    """The last accepted trial (else the baseline), as the search rebuilds it, with its value."""
+    best: TrialRecord | None = None
+    value: float | None = None
+    confirmed = True
+    for record in records:
+        if record.decision == "baseline" and record.status == "ok":
+            best, value, confirmed = record, record.value, True
+        elif record.decision == "accepted":
+            best, value, confirmed = record, record.value, record.start != "warm"
+        elif record.decision == "confirm" and best is not None:
+            value, confirmed = (record.value if record.status == "ok" else None), True
+    return None if best is None else FinalBest(best, value, confirmed)
 
 
 class RunLockedError(MutatorError):
@@ -172,6 +203,25 @@ class Ledger:
             write_atomically(script, source)
         write_atomically(folder / "trial.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return folder
+
+    @property
+    def weights_dir(self) -> Path:
+        """Kept models children start from; read-only to the trials (a container mounts it so)."""
+        return self.root / "weights"
+
+    def keep_weights(self, trial_id: int) -> Path | None:
+        """The trial's trained model, kept under weights/ for its children (a hard link)."""
+        model = self.trial_dir(trial_id) / "model.keras"
+        if not model.exists():
+            return None
+        self.weights_dir.mkdir(exist_ok=True)
+        kept = self.weights_dir / f"{trial_id:04d}.keras"
+        if not kept.exists():
+            try:
+                os.link(model, kept)
+            except OSError:
+                shutil.copyfile(model, kept)
+        return kept
 
     def save_best(self, source: str, trial_id: int) -> None:
         write_atomically(self.best_script, source)

@@ -32,6 +32,7 @@ def write_chart(records: Sequence[TrialRecord], target: float | None, path: Path
         "accepted": ("#2ca02c", "o"),
         "baseline": ("#1f77b4", "s"),
         "rejected": ("#999999", "o"),
+        "confirm": ("#9467bd", "D"),
     }
     for decision, (color, marker) in groups.items():
         chosen = [r for r in records if r.decision == decision and r.value is not None]
@@ -76,8 +77,8 @@ def write_report(
     has_chart = write_chart(records, target, run_dir / CHART)
     rows = "\n".join(
         f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rule or 'baseline')}</td>"
-        f"<td>{html.escape(r.description)}</td><td>{_metric(r)}</td><td>{r.decision}</td>"
-        f"<td>{r.seconds:.1f}</td></tr>"
+        f"<td>{html.escape(r.description)}</td><td>{_start(r)}</td><td>{_metric(r)}</td>"
+        f"<td>{r.decision}</td><td>{r.seconds:.1f}</td></tr>"
         for r in records
     )
     accepted = (
@@ -100,6 +101,13 @@ def write_report(
     path = run_dir / REPORT
     write_atomically(path, page)
     return path
+
+
+def _start(record: TrialRecord) -> str:
+    """warm (an estimate: from the parent's weights) or cold, with what the start did."""
+    title = html.escape(record.start_reason or "", quote=True)
+    label = "warm (estimate)" if record.start == "warm" else "cold"
+    return f"<span title='{title}'>{label}</span>"
 
 
 def _metric(record: TrialRecord) -> str:
@@ -131,7 +139,7 @@ pre.diff {{ background: #f6f8fa; padding: .8rem; overflow-x: auto; }}
 <p>{outcome}</p>
 {chart}
 <h2>Trials</h2>
-<table><tr><th>#</th><th>rule</th><th>change</th><th>metric</th><th>decision</th><th>seconds</th></tr>
+<table><tr><th>#</th><th>rule</th><th>change</th><th>start</th><th>metric</th><th>decision</th><th>seconds</th></tr>
 {rows}
 </table>
 <h2>Accepted changes</h2>

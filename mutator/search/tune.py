@@ -25,14 +25,20 @@ def run_dir_for(script: Path, workdir: Path | None) -> Path:
     return workdir if workdir is not None else script.resolve().parent / ".mutator" / script.stem
 
 
-def make_runner(settings: TuneSettings) -> Runner:
+def make_runner(settings: TuneSettings, script: Path | None = None) -> Runner:
+    """The runner the settings ask for; a warm worker preloads what `script` imports."""
+    from mutator.training.worker import preload_modules
+
+    preload = preload_modules(script, [script.resolve().parent]) if script is not None else []
     if settings.runner == "docker":
         from mutator.containers.runner import DockerRunner
 
-        return DockerRunner.from_settings(settings)
+        return DockerRunner.from_settings(settings, preload=preload)
     from mutator.training.local import LocalRunner
 
-    return LocalRunner()
+    if not settings.worker:
+        return LocalRunner()
+    return LocalRunner(worker=True, preload=preload, recycle=settings.worker_recycle)
 
 
 def tune(
@@ -48,19 +54,37 @@ def tune(
     ledger = Ledger(run_dir_for(script, workdir))
     if fresh and (aside := ledger.move_aside()) is not None:
         reporter.message(f"previous run moved to {aside}")
-    runner = runner or make_runner(settings)
+    own_runner = runner is None
     with ledger.lock():
-        ledger.start(
-            {
-                "script": str(script.resolve()),
-                "script_sha256": sha256(checked.text),
-                "model": checked.view.name,
-                "settings": _jsonable(settings),
-            }
-        )
-        outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
-        summary = summarise(outcome, settings)
-        write_report(ledger.root, script.name, outcome.records, settings.target, summary)
+        runner = runner or make_runner(settings, script)  # a warm worker starts importing now
+        try:
+            outcome = _search(script, checked, ledger, runner, settings, reporter, model_name)
+        finally:
+            if own_runner:
+                runner.close()
+    return outcome
+
+
+def _search(
+    script: Path,
+    checked: api.Script,
+    ledger: Ledger,
+    runner: Runner,
+    settings: TuneSettings,
+    reporter: Reporter,
+    model_name: str | None,
+) -> Outcome:
+    ledger.start(
+        {
+            "script": str(script.resolve()),
+            "script_sha256": sha256(checked.text),
+            "model": checked.view.name,
+            "settings": _jsonable(settings),
+        }
+    )
+    outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
+    summary = summarise(outcome, settings)
+    write_report(ledger.root, script.name, outcome.records, settings.target, summary)
     return outcome
 
 
@@ -68,11 +92,16 @@ def summarise(outcome: Outcome, settings: TuneSettings) -> str:
     baseline, best = outcome.baseline, outcome.best
     before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
     after = f"{best.value:.4f}" if best and best.value is not None else "n/a"
+    if not outcome.state.best_confirmed:
+        after += " (a warm-start estimate: not retrained from scratch)"
     accepted = sum(1 for r in outcome.records if r.decision == "accepted")
+    confirms = sum(1 for r in outcome.records if r.decision == "confirm")
+    trials = len(outcome.records) - confirms
+    confirmed = f" + {confirms} from-scratch confirm(s)" if confirms else ""
     target = f" (target {settings.target})" if settings.target is not None else ""
     return (
-        f"{REASONS[outcome.reason]}{target}: {before} -> {after} in {len(outcome.records)} "
-        f"trial(s), {accepted} change(s) accepted"
+        f"{REASONS[outcome.reason]}{target}: {before} -> {after} in {trials} "
+        f"trial(s){confirmed}, {accepted} change(s) accepted"
     )
 
 

@@ -13,6 +13,7 @@ plain Python script trains without paying for TensorFlow.
 
 Layout of a trial dir, as far as the harness is concerned:
     metrics.json            the result (see `build_report`)
+    warm.json               (input, optional) what the first fit may start from: warm_plan
     model.keras             the last trained model, when the script finished
     checkpoint/fit-N/       Keras BackupAndRestore state of the N-th fit (1-based)
     checkpoint/fit-N.json   that fit's epoch logs so far, and whether it finished
@@ -41,6 +42,7 @@ from typing import Any
 from mutator.training import metrics as metric_rules
 from mutator.training.keras_hooks import FitRecord, KerasHooks
 from mutator.training.trialio import one_line_error, write_json_atomically
+from mutator.training.warm_plan import StartRecord, WarmPlan
 
 KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
 CAPTURE_LIMIT = 4_000_000  # characters of stdout kept for --metric-regex (the last ones matter)
@@ -224,6 +226,25 @@ def apply_seed() -> int | None:
     return seed
 
 
+def apply_threads() -> int | None:
+    """`MUTATOR_THREADS` from the search: the CPU threads this trial may use (its share of the
+    cores when trials run side by side). Set for TensorFlow and OpenMP before they start; in a
+    fork of a warm worker, TensorFlow is imported but has not started its thread pools yet."""
+    raw = os.environ.get("MUTATOR_THREADS")
+    if not raw or not raw.isdigit() or int(raw) < 1:
+        return None
+    threads = int(raw)
+    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(min(threads, 2)))
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        with contextlib.suppress(Exception):  # RuntimeError once TensorFlow has started
+            tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+            tensorflow.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    return threads
+
+
 def read_accuracy_file(
     path: Path, before: tuple[int, int] | None
 ) -> tuple[float | None, str | None]:
@@ -264,6 +285,7 @@ class TrialOutcome:
     model_error: str | None = None
     keras: bool = False
     seed: int | None = None
+    start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
 
 
 def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float) -> dict[str, Any]:
@@ -288,6 +310,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "model_error": outcome.model_error,
         "keras": outcome.keras,
         "seed": outcome.seed,
+        "start": outcome.start or StartRecord().to_json(),
         "script": str(options.script),
         "argv": list(options.script_args),
     }
@@ -307,9 +330,11 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
                 raise ValueError(f"--metric-regex {options.metric_regex!r}: {error}") from None
             tee = TeeStream(sys.stdout)
         outcome.seed = apply_seed()
+        apply_threads()
         if uses_keras(options.script, [options.source_dir] if options.source_dir else []):
             checkpoints = options.trial_dir / "checkpoint" if options.backup else None
-            hooks = KerasHooks(checkpoints, outcome.seed).install()
+            warm = WarmPlan.read(options.trial_dir)
+            hooks = KerasHooks(checkpoints, outcome.seed, warm).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
     except Exception as error:  # noqa: BLE001 - a harness fault is reported like a script fault
@@ -317,6 +342,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.error = one_line_error(error)
     if hooks is not None:
         outcome.fits, outcome.evaluations = hooks.fits, hooks.evaluations
+        outcome.start = (hooks.start or StartRecord()).to_json()
         if outcome.error is None:
             outcome.model_path, outcome.model_error = hooks.save_last_model(options.trial_dir)
     outcome.printed = tee.text() if tee is not None else None

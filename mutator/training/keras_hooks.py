@@ -20,6 +20,7 @@ from typing import Any
 
 from mutator.training import metrics as metric_rules
 from mutator.training.trialio import one_line_error, write_json_atomically
+from mutator.training.warm_plan import StartRecord, WarmPlan, apply_plan
 
 
 @dataclass
@@ -196,11 +197,15 @@ class KerasHooks:
     `checkpoint_dir` None means no BackupAndRestore is added (--no-backup).
     """
 
-    def __init__(self, checkpoint_dir: Path | None, seed: int | None = None) -> None:
+    def __init__(
+        self, checkpoint_dir: Path | None, seed: int | None = None, warm: WarmPlan | None = None
+    ) -> None:
         import keras
 
         self.keras = keras
         self.checkpoint_dir = checkpoint_dir
+        self.warm = warm
+        self.start: StartRecord | None = None  # what the first fit started from
         self.fits: list[FitRecord] = []
         self.evaluations: list[dict[str, float | None]] = []
         self.last_model: Any = None
@@ -231,6 +236,12 @@ class KerasHooks:
             bound = signature.bind(model, *args, **kwargs)
         except TypeError:
             return original(model, *args, **kwargs)  # let Keras word the error
+        if self.start is None:
+            self.start = (
+                apply_plan(self.keras, model, bound.arguments, self.warm)
+                if self.warm is not None
+                else StartRecord()
+            )
         epochs = metric_rules.as_float(bound.arguments.get("epochs", 1))
         record = FitRecord(
             fit=len(self.fits) + 1, epochs_requested=None if epochs is None else int(epochs)

@@ -1,16 +1,24 @@
 """What every runner shares: a trial to run, its result, and how a trial dir becomes a result.
 
-A runner (local subprocess, Docker container) only has to start `python -m mutator.training.harness` for a
-`TrialSpec` somewhere, stream its output to `log.txt`, enforce the timeout, and hand the trial dir
-and exit code to `read_result`. The harness decides everything about metrics; runners add only
-what the harness cannot know about itself: that it timed out, or died without a word.
+A runner (a local process or warm worker, a Docker container) only has to start
+`python -m mutator.training.harness` for a `TrialSpec` somewhere, stream its output to
+`log.txt`, enforce the timeout, and hand the trial dir and exit code to `read_result`. The
+harness decides everything about metrics; runners add only what the harness cannot know about
+itself: that it timed out, or died without a word.
+
+The search hands a runner several trials at once (`submit`, which returns a Future) and waits
+for them together; `run` is one trial to its end. `ConcurrentRunner` gives a runner whose `run`
+blocks on a process `submit` for free, on threads; a runner with its own scheduler (Ray)
+implements `submit` itself.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -43,6 +51,9 @@ class TrialSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     source_dir: Path | None = None
     backup: bool = True
+    # Folders the trial only reads (the parents' weights, for a warm start): a container
+    # mounts them read-only, at the same path.
+    read_only_dirs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -72,11 +83,45 @@ class TrialResult:
 
 @runtime_checkable
 class Runner(Protocol):
-    """Runs one trial to its end (or its timeout) and reports it; never raises for the trial."""
+    """Runs trials to their end (or their timeout) and reports them; never raises for a trial.
+
+    `submit` starts one and returns at once; several may be in flight. `close` ends what the
+    runner keeps between trials (a warm worker, a container) once nothing is in flight.
+    """
 
     name: str
 
     def run(self, spec: TrialSpec) -> TrialResult: ...
+
+    def submit(self, spec: TrialSpec) -> Future[TrialResult]: ...
+
+    def close(self) -> None: ...
+
+
+class ConcurrentRunner:
+    """`submit` and `close` for a runner whose `run` blocks: each submitted trial on a thread.
+
+    The threads only wait (on a process, a worker or a container), so they cost nothing; how
+    many trials really train at once is the search's choice (`--parallel`).
+    """
+
+    name = "concurrent"
+    _executor: ThreadPoolExecutor | None = None
+    _executor_lock = threading.Lock()
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        raise NotImplementedError
+
+    def submit(self, spec: TrialSpec) -> Future[TrialResult]:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(thread_name_prefix=f"{self.name}-trial")
+        return self._executor.submit(self.run, spec)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 def harness_arguments(

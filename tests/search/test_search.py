@@ -51,7 +51,10 @@ class FakeRunner:
         epochs = view.epochs.value
         score = 0.5 + 0.1 * min(filters, 16) / 4 + 0.02 * min(epochs, 8)
         curve = [score - 0.1, score] if self.history_rising else [score, score]
-        metrics = {
+        metrics = {  # what the harness writes last, once the trial is judged
+            "status": "ok",
+            "value": round(score, 4),
+            "metric": "accuracy",
             "mode": "max",
             "history": [{"initial_epoch": 0, "epochs": {"val_accuracy": curve}}],
         }
@@ -81,7 +84,9 @@ def script(tmp_path: Path) -> Path:
 
 
 def climb(script: Path, runner, **settings) -> tuple:
+    """The search, one trial at a time unless `parallel` is given (the decisions tested here)."""
     ledger = Ledger(script.parent / ".mutator" / script.stem)
+    settings = {"parallel": 1, **settings}
     search = HillClimb(script, ledger, runner, TuneSettings(**settings), PlainReporter())
     return search.run(), ledger
 
@@ -222,3 +227,127 @@ def test_the_rule_order_is_kept_when_epochs_first_is_off(script):
     settings = dict(max_trials=2, epochs_first_when_rising=False)
     outcome, ledger = climb(script, FakeRunner(history_rising=True), **settings)
     assert ledger.records()[1].rule == "more_filters"
+
+
+# -- rounds: candidates side by side ------------------------------------------------------------
+
+
+def test_a_round_trains_the_first_candidate_of_two_rules_and_keeps_the_better(script):
+    outcome, ledger = climb(
+        script, FakeRunner(), max_trials=3, parallel=2, rules=("more_filters", "more_epochs")
+    )
+    baseline, filters, epochs = ledger.records()
+    assert (filters.rule, epochs.rule) == ("more_filters", "more_epochs")
+    assert filters.round == epochs.round == 2 and baseline.round == 1
+    # filters 4 -> 8 scores 0.74, epochs 2 -> 4 scores 0.68: both beat 0.64, filters wins
+    assert (filters.decision, epochs.decision) == ("accepted", "rejected")
+    assert epochs.beaten_by == filters.id and filters.beaten_by is None
+    assert epochs.best_after == filters.value == outcome.state.best_value
+
+
+def test_a_beaten_candidate_comes_back_but_a_refused_one_never(script):
+    _, ledger = climb(
+        script, FakeRunner(), max_trials=12, parallel=2, rules=("more_filters", "more_epochs")
+    )
+    records = ledger.records()
+    epochs_two_to_four = [
+        r for r in records if r.rule == "more_epochs" and r.params == {"epochs": [2, 4]}
+    ]
+    assert epochs_two_to_four[0].beaten_by is not None
+    assert len(epochs_two_to_four) >= 2  # tried again on a later best, not refused
+    first_refusal: dict[str, int] = {}
+    for record in records:
+        key = json.dumps(record.address, sort_keys=True)
+        assert key not in first_refusal, f"{key} was refused at trial {first_refusal[key]}"
+        if record.decision == "rejected" and record.beaten_by is None:
+            first_refusal[key] = record.id
+
+
+class InterruptedRunner(FakeRunner):
+    """Trains the first trial of the round, then is killed while training the second."""
+
+    def __init__(self, kill_at: int) -> None:
+        super().__init__()
+        self.kill_at = kill_at
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        if int(spec.trial_dir.name) == self.kill_at:
+            raise KeyboardInterrupt
+        return super().run(spec)
+
+
+def test_a_run_killed_mid_round_loses_and_repeats_no_trial(script):
+    settings = dict(max_trials=5, parallel=2, rules=("more_filters", "more_epochs"))
+    with pytest.raises(KeyboardInterrupt):
+        climb(script, InterruptedRunner(kill_at=3), **settings)
+    ledger = Ledger(script.parent / ".mutator" / script.stem)
+    assert [r.id for r in ledger.records()] == [1]  # round 2 was not decided
+    assert (ledger.trial_dir(2) / "metrics.json").exists()  # but trial 2 had finished
+    again = FakeRunner()
+    outcome, ledger = climb(script, again, **settings)
+    assert [r.id for r in ledger.records()] == [1, 2, 3, 4, 5]
+    trained = [api.Script.from_text(text).view.epochs.value for text in again.runs]
+    assert len(again.runs) == 3  # trials 3, 4, 5: trial 2 was read back, not trained again
+    other = script.parent / "again" / "train.py"
+    other.parent.mkdir()
+    other.write_text(SCRIPT)
+    _, straight = climb(other, FakeRunner(), **settings)
+    assert [(r.rule, r.params, r.decision) for r in straight.records()] == [
+        (r.rule, r.params, r.decision) for r in ledger.records()
+    ]
+    assert trained  # the fake scored real scripts
+
+
+class WarmFakeRunner(FakeRunner):
+    """A warm start (warm.json present) scores 0.1 above what the script reaches from scratch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warm_dirs: list[str] = []
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        result = super().run(spec)
+        warm = (spec.trial_dir / "warm.json").exists()
+        (spec.trial_dir / "model.keras").write_bytes(b"weights")
+        metrics = dict(result.metrics or {})
+        metrics["start"] = {"mode": "warm" if warm else "cold", "why": "fake"}
+        (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
+        result.metrics = metrics
+        if warm:
+            self.warm_dirs.append(spec.trial_dir.name)
+            result.value = round(result.value + 0.1, 4)
+        return result
+
+
+def test_a_warm_estimate_at_the_target_is_confirmed_from_scratch_before_it_counts(script):
+    runner = WarmFakeRunner()
+    outcome, ledger = climb(script, runner, target=0.8, max_trials=20, rules=("more_filters",))
+    records = ledger.records()
+    # filters 4 -> 8 warm: 0.74 + 0.1 = 0.84 reaches 0.8, but from scratch it is 0.74
+    warm = records[1]
+    assert warm.start == "warm" and warm.decision == "accepted" and warm.value == 0.84
+    confirm = records[2]
+    assert confirm.decision == "confirm" and confirm.start == "cold" and confirm.value == 0.74
+    assert not (ledger.trial_dir(confirm.id) / "warm.json").exists()
+    # short of the target from scratch: the climb went on from the confirmed value
+    assert outcome.reached and records[-1].decision == "confirm"
+    assert records[-1].value >= 0.8 and outcome.best.value == records[-1].value
+    assert json.loads((ledger.trial_dir(2) / "warm.json").read_text())["mode"] == "transfer"
+
+
+def test_a_more_epochs_child_continues_its_parent(script):
+    runner = WarmFakeRunner()
+    climb(script, runner, max_trials=2, rules=("more_epochs",))
+    trial = Ledger(script.parent / ".mutator" / script.stem).trial_dir(2)
+    plan = json.loads((trial / "warm.json").read_text())
+    assert plan["mode"] == "continue" and plan["epochs_done"] == 2 and plan["parent_trial"] == 1
+    assert plan["parent_model"].endswith("weights/0001.keras")
+
+
+def test_with_warm_start_off_no_child_is_warm_and_nothing_is_confirmed(script):
+    runner = WarmFakeRunner()
+    _, ledger = climb(script, runner, target=0.8, max_trials=20, warm_start=False)
+    records = ledger.records()
+    assert runner.warm_dirs == [] and all(r.start == "cold" for r in records)
+    assert not any(r.decision == "confirm" for r in records)
+    assert {r.start_reason for r in records if r.decision != "baseline"} == {"warm start is off"}

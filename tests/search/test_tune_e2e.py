@@ -49,7 +49,9 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     records = ledger(run_dir)
     assert records[0]["decision"] == "baseline" and records[0]["value"] < 0.5
-    assert records[-1]["best_after"] >= 0.85 and len(records) <= 6
+    trials = [r for r in records if r["decision"] != "confirm"]  # the budget's trials
+    assert records[-1]["best_after"] >= 0.85 and len(trials) <= 6
+    assert records[-1]["decision"] == "confirm" and records[-1]["start"] == "cold"
     assert "target reached (target 0.85)" in result.stdout
     best = (run_dir / "best.py").read_text()
     assert best != (FIXTURES / "cnn_digits.py").read_text()
@@ -129,6 +131,7 @@ def test_kill_9_then_resume_repeats_no_trial_and_resumes_the_interrupted_one(tmp
     script = tmp_path / "cnn_digits.py"
     script.write_text((FIXTURES / "cnn_digits.py").read_text().replace("epochs=2", "epochs=6"))
     args = ("tune", "cnn_digits.py", "--rule", "more_epochs", "--max-trials", "3", "--seed", "0")
+    args += ("--no-warm-start",)  # trial 2 trains its 12 epochs from scratch: "Epoch 4/12"
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     process = subprocess.Popen(
         [sys.executable, "-m", "mutator", *args],
@@ -159,3 +162,66 @@ def test_kill_9_then_resume_repeats_no_trial_and_resumes_the_interrupted_one(tmp
     # The baseline was not trained again: its log has one start only.
     baseline_log = (run_dir / "trials" / "0001" / "log.txt").read_text()
     assert baseline_log.count("== mutator") <= 2
+
+
+SLOW_EPOCHS = (
+    (FIXTURES / "cnn_digits.py")
+    .read_text()
+    .replace("import keras\n", "import time\nimport keras\n", 1)
+    .replace(
+        "verbose=2)",
+        "verbose=2,\n    callbacks=[keras.callbacks.LambdaCallback("
+        "on_epoch_end=lambda epoch, logs: time.sleep(0.4))])",
+        1,
+    )
+)
+
+
+def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
+    """Round 2 trains two candidates side by side; the tuner is killed while one still trains."""
+    script = tmp_path / "cnn_digits.py"
+    script.write_text(SLOW_EPOCHS.replace("epochs=2", "epochs=6"))
+    args = ("tune", "cnn_digits.py", "--rule", "more_filters", "--rule", "more_epochs")
+    args += ("--parallel", "2", "--max-trials", "3", "--seed", "0")
+    run_dir = tmp_path / ".mutator" / "cnn_digits"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mutator", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # The baseline's curve still rises, so trial 2 is more epochs (6 -> 12, continued from the
+    # parent: epochs 7..12) and trial 3 more filters (warm: 3 of 6 epochs), which ends first.
+    # Kill while trial 2 is past epoch 8.
+    filters_done = run_dir / "trials" / "0003" / "metrics.json"
+    epochs_log = run_dir / "trials" / "0002" / "log.txt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        log = epochs_log.read_text(errors="replace") if epochs_log.exists() else ""
+        if filters_done.exists() and "Epoch 9/12" in log:
+            break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("round 2 never had trial 3 done and trial 2 at epoch 9")
+    assert not (run_dir / "trials" / "0002" / "metrics.json").exists()  # in flight
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert [r["id"] for r in ledger(run_dir)] == [1]  # round 2 was not decided
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert leftover.stdout == "", "a trial went on training after its tuner was killed"
+
+    result = mutate(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = ledger(run_dir)
+    ids = [r["id"] for r in records]
+    assert ids == list(range(1, len(ids) + 1))  # none lost, none twice
+    assert records[1]["round"] == records[2]["round"] == 2
+    def starts(trial: int) -> int:
+        log = run_dir / "trials" / f"{trial:04d}" / "log.txt"
+        return log.read_text().count("start in worker")
+
+    assert starts(3) == 1  # finished before the kill: read back, not trained again
+    assert starts(2) == 2 and records[1]["resumed_from_epoch"] >= 8  # resumed, not restarted
+    assert records[2]["start"] == "warm" and records[1]["start"] == "warm"
