@@ -27,9 +27,10 @@ class TuneSettings:
     rules: tuple[str, ...] | None = None  # None: the default order
     rule_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     runner: str = "local"
-    # Try more_epochs first while the best model's curve still rises (set False to keep the
-    # configured rule order: e.g. capacity first, which can be cheaper on tiny models).
+    # Order the rules by the best trial's curves (under-fitting: capacity first; under-trained:
+    # epochs first; over-fitting: regularising first). False keeps the configured order.
     epochs_first_when_rising: bool = True
+    adaptive_steps: bool = True  # a rule that gained much takes a bigger step next (x2, x4, x8)
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
     # Fast trials: candidates side by side, children from their parent's weights, a warm worker.
     parallel: int | None = None  # trials at once; None: one per core this process may use

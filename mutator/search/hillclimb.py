@@ -3,8 +3,9 @@
 1. Train the script as pushed: the baseline is the best so far.
 2. Propose candidates on the best source, in rule order; the next `parallel` not yet refused are
    trained side by side, one round (the first candidate of each rule before a second of any).
-   When the best trial's learning curve was still rising at its last epoch, `more_epochs` goes
-   first: an under-trained model gains more from training than from capacity.
+   The order is the best trial's diagnosis (`diagnosis`): under-fitting puts capacity first,
+   under-training epochs, over-fitting a regularising rule. A rule that just gained much takes
+   a bigger step (`steps`: filters x2 -> x4 -> x8), one that failed comes back to its own.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
    accepted, and its rule is pushed again; the others are reverted. One that improved but was
    beaten may be tried again later (after the untried ones); one that did not improve is never
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +33,9 @@ from typing import Protocol
 from mutator import api
 from mutator.engine.candidate import Candidate
 from mutator.errors import MutatorError
+from mutator.search import steps
 from mutator.search.config import TuneSettings, cores, parallel_trials
+from mutator.search.diagnosis import NONE, Diagnosis, diagnose, order
 from mutator.search.ledger import Ledger, TrialRecord, sha256
 from mutator.search.rounds import Outcome as TrialOutcome
 from mutator.search.rounds import run_round
@@ -66,6 +69,7 @@ class SearchState:
     refused: set[str] = field(default_factory=set)  # tried, reverted: never again
     beaten: set[str] = field(default_factory=set)  # improved but lost a round: later again
     push_rule: str | None = None  # the rule just accepted: tried again first
+    levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
     trials: int = 0
     rounds: int = 0
     seconds: float = 0.0  # wall seconds: each round counts as its longest trial
@@ -94,8 +98,6 @@ class Outcome:
         best = next((r for r in self.records if r.id == self.state.best_id), None)
         if best is None or best.value == self.state.best_value:
             return best
-        from dataclasses import replace
-
         return replace(best, value=self.state.best_value)
 
 
@@ -111,6 +113,8 @@ class Planned:
     diff: str = ""
     warm: WarmPlan | None = None
     cold_reason: str | None = None
+    diagnosis: str | None = None  # what ordered the round's rules
+    step: float | None = None  # the rule's (adaptive) factor for this change
 
     @property
     def address(self) -> dict:
@@ -133,6 +137,8 @@ def improves(value: float | None, best: float | None, mode: str, margin: float) 
 
 # Keras reports float32 metrics: 342/360 arrives as 0.949999988, which must count as 0.95.
 TARGET_TOLERANCE = 1e-6
+# A warm estimate this close to the target has its from-scratch confirm run beside the round.
+CONFIRM_NEAR = 0.03
 
 
 def reached(value: float | None, target: float | None, mode: str) -> bool:
@@ -141,19 +147,6 @@ def reached(value: float | None, target: float | None, mode: str) -> bool:
     if mode == "max":
         return value >= target - TARGET_TOLERANCE
     return value <= target + TARGET_TOLERANCE
-
-
-def still_rising(history: dict[str, list[float]], mode: str, margin: float) -> bool:
-    """True when the validation (else training) curve was still improving at the last epoch."""
-    for key in ("val_accuracy", "val_acc", "accuracy", "acc", "val_loss", "loss"):
-        curve = [v for v in history.get(key, []) if v is not None and not math.isnan(v)]
-        if not curve:
-            continue
-        if len(curve) == 1:
-            return True  # one epoch says nothing of convergence: it is surely not converged
-        sign = -1 if key.endswith("loss") else 1
-        return sign * (curve[-1] - curve[-2]) > margin
-    return False
 
 
 class HillClimb:
@@ -192,6 +185,18 @@ class HillClimb:
         """Fold one round's records into the state (the same code for a run and its rebuild)."""
         state.rounds += 1
         state.seconds += max((r.seconds for r in records), default=0.0)
+        before, sign = state.best_value, 1 if state.mode == "max" else -1
+        for record in records:
+            if record.rule in steps.ADAPTIVE and record.decision in ("accepted", "rejected"):
+                gain = None
+                if record.value is not None and before is not None:
+                    gain = sign * (record.value - before)
+                state.levels[record.rule] = steps.next_level(
+                    state.levels.get(record.rule, 0),
+                    record.decision,
+                    gain,
+                    record.beaten_by is not None,
+                )
         accepted = None
         for record, source in zip(records, sources, strict=True):
             state.trials += record.decision != "confirm"  # a confirm is beyond the budget
@@ -212,6 +217,8 @@ class HillClimb:
                 state.weights_id = record.id
                 state.beaten.discard(address_key(record.address))
             elif record.decision == "confirm":
+                if record.parent != state.best_id:
+                    continue  # it confirmed a best that a trial of its round replaced
                 state.best_confirmed = True
                 state.best_value = record.value if record.status == "ok" else None
                 if record.status == "ok":
@@ -273,7 +280,28 @@ class HillClimb:
                     records += self._round(state, [self._confirm(state, len(records) + 1)])
                     continue
                 return Outcome("exhausted", state, records, self.ledger.root)
+            if self._confirm_alongside(state, planned):
+                confirm = self._confirm(state, len(records) + 1)
+                shifted = [replace(item, id=item.id + 1) for item in planned]
+                planned = [confirm, *shifted[: max(1, self.parallel - 1)]]
             records += self._round(state, planned)
+
+    def _confirm_alongside(self, state: SearchState, planned: Sequence[Planned]) -> bool:
+        """Whether the round also retrains the best from scratch, beside its candidates.
+
+        When the best is an estimate and a core would idle, or when the estimate is near the
+        target (warm estimates run a little low: a confirm may already reach it), the confirm
+        costs no extra wall time and can end the search a round earlier.
+        """
+        if state.best_confirmed or self.parallel < 2:
+            return False
+        if len(planned) < self.parallel:
+            return True
+        target = self.settings.target
+        if target is None or state.best_value is None:
+            return False
+        gap = target - state.best_value if state.mode == "max" else state.best_value - target
+        return gap <= CONFIRM_NEAR
 
     def _stop_reason(self, state: SearchState) -> str | None:
         if (
@@ -314,13 +342,14 @@ class HillClimb:
         """The next round: up to `parallel` candidates on the best (edits refer to its script)."""
         room = max(1, min(self.parallel, self.settings.max_trials - state.trials))
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
-        rules = list(self.rules)
-        if self.settings.epochs_first_when_rising and still_rising(
-            state.best_history, state.mode, self.settings.min_improvement
-        ):
-            rules.sort(key=lambda rule: rule.name != "more_epochs")
+        diagnosis = self.diagnosis(state)
+        by_name = {rule.name: rule for rule in self.rules}
+        rules = [by_name[name] for name in order(list(by_name), diagnosis)]
         if state.push_rule is not None:
             rules.sort(key=lambda rule: rule.name != state.push_rule)
+        if self.settings.adaptive_steps:
+            rules = [steps.step_of(rule, state.levels.get(rule.name, 0)) for rule in rules]
+        factors = {rule.name: steps.factor_of(rule) for rule in rules}
         fresh: list[list[Candidate]] = []
         deferred: list[list[Candidate]] = []
         for rule in rules:
@@ -346,9 +375,19 @@ class HillClimb:
                     rewrite.diff,
                     warm,
                     why,
+                    diagnosis=diagnosis.line,
+                    step=factors.get(candidate.rule),
                 )
             )
         return planned
+
+    def diagnosis(self, state: SearchState) -> Diagnosis:
+        """What the best trial's curves say, unless the configured order is to be kept."""
+        if not self.settings.epochs_first_when_rising:
+            return Diagnosis(NONE, "the configured rule order (the evidence is off)")
+        return diagnose(
+            state.best_history, self.settings.target, state.mode, self.settings.min_improvement
+        )
 
     def _warm_plan(self, state: SearchState, candidate: Candidate) -> tuple[WarmPlan | None, str]:
         """Where a child of the best may start from, or why it starts from scratch."""
@@ -438,6 +477,12 @@ class HillClimb:
         ]
         sign = 1 if state.mode == "max" else -1
         winner = max(improving, key=lambda i: (sign * values[i], -i)) if improving else None
+        confirmed_target = any(
+            item.kind == "confirm" and reached(values[i], self.settings.target, state.mode)
+            for i, item in enumerate(planned)
+        )
+        if confirmed_target:
+            winner, improving = None, []  # the target is reached: no estimate replaces it
         records = []
         for index, (item, outcome) in enumerate(zip(planned, outcomes, strict=True)):
             result, value = outcome.result, values[index]
@@ -477,6 +522,8 @@ class HillClimb:
                     start="warm" if start.get("mode") == "warm" else "cold",
                     start_reason=reason or item.cold_reason,
                     round=round_number,
+                    diagnosis=item.diagnosis,
+                    step=item.step,
                     beaten_by=(
                         planned[winner].id
                         if winner is not None and index in improving and index != winner

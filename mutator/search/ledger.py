@@ -66,6 +66,10 @@ class TrialRecord:
     start_reason: str | None = None  # what the warm start did, or why the trial started cold
     round: int | None = None  # trials of one round trained side by side on the same best
     beaten_by: int | None = None  # a rejected trial that improved, but less than this one
+    # Since the smarter climb:
+    diagnosis: str | None = None  # the best's condition that ordered the round's rules
+    step: float | None = None  # the factor its rule used (adaptive steps)
+    pruned: dict[str, Any] | None = None  # stopped early: {"epoch", "value", "reference"}
 
     @property
     def address(self) -> dict[str, Any]:

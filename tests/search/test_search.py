@@ -14,7 +14,8 @@ import pytest
 from mutator import api
 from mutator.cli.progress import PlainReporter
 from mutator.search.config import TuneSettings
-from mutator.search.hillclimb import BaselineFailedError, HillClimb, still_rising
+from mutator.search.diagnosis import still_rising
+from mutator.search.hillclimb import BaselineFailedError, HillClimb
 from mutator.search.ledger import Ledger
 from mutator.training.runner import TrialResult, TrialSpec
 
@@ -84,9 +85,9 @@ def script(tmp_path: Path) -> Path:
 
 
 def climb(script: Path, runner, **settings) -> tuple:
-    """The search, one trial at a time unless `parallel` is given (the decisions tested here)."""
+    """The plain climb (one trial at a time, fixed steps) unless the test asks otherwise."""
     ledger = Ledger(script.parent / ".mutator" / script.stem)
-    settings = {"parallel": 1, **settings}
+    settings = {"parallel": 1, "adaptive_steps": False, **settings}
     search = HillClimb(script, ledger, runner, TuneSettings(**settings), PlainReporter())
     return search.run(), ledger
 

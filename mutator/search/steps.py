@@ -1,0 +1,41 @@
+"""Adaptive steps: a rule that just gained much takes a bigger step next, one that failed a smaller.
+
+Doubling filters from 4 to 512 takes seven trials; when each doubling pays, the climb should
+hurry (x2 -> x4 -> x8), and when a big step overshoots it should come back to the rule's own
+step. Only rules with a multiplying setting adapt (`ADAPTIVE`); the step is the rule's factor
+raised to the power `level + 1`, and each rule's own limits (max_filters, max_epochs) still cap
+what it proposes. Levels are a function of the ledger's decisions, replayed in order, so a
+resumed run takes the same steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+ADAPTIVE: dict[str, str] = {"more_filters": "factor", "more_epochs": "factor"}
+MAX_LEVEL = 2  # x2, x4, x8 for a factor of 2
+BIG_GAIN = 0.05  # a gain in the metric at least this large earns the next step
+
+
+def step_of(rule: Any, level: int) -> Any:
+    """`rule` with its step for `level` (the rule itself at level 0 or when it does not adapt)."""
+    setting = ADAPTIVE.get(rule.name)
+    if setting is None or level <= 0 or getattr(rule, "step", None):
+        return rule  # more_epochs with an additive `step` setting keeps it
+    base = getattr(rule, setting)
+    return dataclasses.replace(rule, **{setting: base ** (level + 1)})
+
+
+def factor_of(rule: Any) -> float | None:
+    setting = ADAPTIVE.get(rule.name)
+    return getattr(rule, setting) if setting is not None else None
+
+
+def next_level(level: int, decision: str, gain: float | None, beaten: bool) -> int:
+    """A rule's level after one of its trials was decided."""
+    if decision == "accepted" and gain is not None and gain >= BIG_GAIN:
+        return min(level + 1, MAX_LEVEL)
+    if decision == "rejected" and not beaten:
+        return max(level - 1, 0)
+    return level
