@@ -1,8 +1,10 @@
 """The mutation rules, one per module named after the rule, and the order the search tries them in.
 
 The order is explicit (and checked by a test against the modules in this folder): capacity of
-the existing layers first, then depth, then training time, as seed 002's tweaker did. The search
-may reorder at run time from a trial's evidence (e.g. epochs first when the curve still rises).
+the existing layers first, then depth, then training time, as seed 002's tweaker did, then
+regularisation. The search reorders it from the best trial's curves (`mutator.search.diagnosis`):
+capacity first when the model under-fits, epochs when it is under-trained, dropout when it
+over-fits.
 
 Rule modules are imported when a rule is first asked for, not with this package: `mutate preview`
 usually needs only the first rule that has a candidate.
@@ -20,6 +22,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "add_conv_block",
     "add_dense",
     "more_epochs",
+    "add_dropout",
 )
 
 

@@ -134,6 +134,13 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         help="share of the epochs a widened/deepened child trains warm (0.5)",
     )
     fast.add_argument(
+        "--no-prune",
+        dest="prune",
+        action="store_const",
+        const=False,
+        help="train every candidate to its last epoch, even one that trails the best",
+    )
+    fast.add_argument(
         "--no-worker",
         dest="worker",
         action="store_const",

@@ -76,6 +76,7 @@ def tune_command(args: argparse.Namespace) -> int:
         "warm_start": args.warm_start,
         "warm_share": args.warm_share,
         "worker": args.worker,
+        "prune": args.prune,
         "script_args": script_args or None,
         "docker_image": args.docker_image,
         "docker_cpus": args.docker_cpus,

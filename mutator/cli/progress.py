@@ -18,6 +18,8 @@ def describe(record: TrialRecord) -> str:
     resumed = f", resumed at epoch {record.resumed_from_epoch}" if record.resumed_from_epoch else ""
     warm = ", warm start: an estimate" if record.start == "warm" else ""
     beaten = f", beaten by trial {record.beaten_by}" if record.beaten_by else ""
+    if record.pruned:
+        beaten += f", pruned after {record.pruned['epoch']} epoch(s)"
     restarts = f", {record.restarts} restart(s)" if record.restarts else ""
     best = f"best {record.best_after:.4f}" if record.best_after is not None else "no best yet"
     return (

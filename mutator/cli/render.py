@@ -115,3 +115,8 @@ def history_table(records: Sequence[TrialRecord]) -> None:
             style=colors.get(r.decision, ""),
         )
     _console().print(table)
+    from mutator.search.report import diagnosis_lines
+
+    for line in diagnosis_lines(records):
+        _console().print(line, highlight=False)
+

@@ -31,6 +31,9 @@ class TuneSettings:
     # epochs first; over-fitting: regularising first). False keeps the configured order.
     epochs_first_when_rising: bool = True
     adaptive_steps: bool = True  # a rule that gained much takes a bigger step next (x2, x4, x8)
+    prune: bool = True  # stop a candidate whose curve trails the best's by prune_margin
+    prune_margin: float = 0.05
+    prune_grace: int = 2  # epochs a candidate trains before it may be stopped
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
     # Fast trials: candidates side by side, children from their parent's weights, a warm worker.
     parallel: int | None = None  # trials at once; None: one per core this process may use
@@ -133,6 +136,8 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("parallel must be at least 1")
     if not 0 < settings.warm_share <= 1:
         raise UsageError(f"warm_share must be in (0, 1], not {settings.warm_share!r}")
+    if settings.prune_margin < 0 or settings.prune_grace < 1:
+        raise UsageError("prune_margin cannot be negative and prune_grace is at least 1")
     if settings.worker_recycle < 1:
         raise UsageError("worker_recycle must be at least 1")
 

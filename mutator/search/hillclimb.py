@@ -39,6 +39,7 @@ from mutator.search.diagnosis import NONE, Diagnosis, diagnose, order
 from mutator.search.ledger import Ledger, TrialRecord, sha256
 from mutator.search.rounds import Outcome as TrialOutcome
 from mutator.search.rounds import run_round
+from mutator.training.prune import PRUNE_FILE, PrunePlan, watched_key
 from mutator.training.runner import Runner, TrialResult, TrialSpec
 from mutator.training.warm_plan import CONTINUE, TRANSFER, WARM_FILE, WarmPlan
 
@@ -420,6 +421,11 @@ class HillClimb:
                 item.warm.write(folder)
             else:
                 (folder / WARM_FILE).unlink(missing_ok=True)
+            pruning = self._prune_plan(state) if item.kind == "candidate" else None
+            if pruning is not None:
+                pruning.write(folder)
+            else:
+                (folder / PRUNE_FILE).unlink(missing_ok=True)
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(self._spec(state, folder, len(planned), item.warm is not None))
             starts.append(_now())
@@ -437,6 +443,24 @@ class HillClimb:
                 self.ledger.save_best(item.source, record.id)  # best.keras: the honest model
             self.reporter.trial_finished(record)
         return records
+
+    def _prune_plan(self, state: SearchState) -> PrunePlan | None:
+        """The best's curve a candidate must keep up with, when pruning is on and there is one."""
+        if not self.settings.prune:
+            return None
+        watched = watched_key(state.best_history)
+        if watched is None:
+            return None
+        key, mode = watched
+        curve = tuple(v for v in state.best_history.get(key, []) if v is not None)
+        return PrunePlan(
+            key,
+            mode,
+            curve,
+            margin=self.settings.prune_margin,
+            grace=self.settings.prune_grace,
+            reference_trial=state.weights_id,
+        )
 
     def _spec(self, state: SearchState, folder: Path, side_by_side: int, warm: bool) -> TrialSpec:
         remaining = None
@@ -469,10 +493,12 @@ class HillClimb:
     ) -> list[TrialRecord]:
         margin = self.settings.min_improvement
         values = [o.result.value if o.result.status == "ok" else None for o in outcomes]
+        pruned = [(o.result.metrics or {}).get("pruned") for o in outcomes]
         improving = [
             index
             for index, item in enumerate(planned)
             if item.kind == "candidate"
+            and not pruned[index]  # a trial stopped as hopeless is never accepted
             and improves(values[index], state.best_value, state.mode, margin)
         ]
         sign = 1 if state.mode == "max" else -1
@@ -524,6 +550,7 @@ class HillClimb:
                     round=round_number,
                     diagnosis=item.diagnosis,
                     step=item.step,
+                    pruned=pruned[index] or None,
                     beaten_by=(
                         planned[winner].id
                         if winner is not None and index in improving and index != winner

@@ -91,6 +91,9 @@ def write_report(
         or "<p>No change was accepted.</p>"
     )
     chart = f"<img src='{CHART}' alt='metric per trial'>" if has_chart else ""
+    readings = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis_lines(records))
+    if readings:
+        chart += f"<h2>What the curves said</h2><ul>{readings}</ul>"
     page = _PAGE.format(
         script=html.escape(script),
         outcome=html.escape(outcome),
@@ -146,3 +149,13 @@ pre.diff {{ background: #f6f8fa; padding: .8rem; overflow-x: auto; }}
 {accepted}
 </body></html>
 """
+
+
+def diagnosis_lines(records: Sequence[TrialRecord]) -> list[str]:
+    """One line per round: what the best's curves said, which ordered the round's rules."""
+    lines, seen = [], set()
+    for r in records:
+        if r.diagnosis and r.round not in seen:
+            seen.add(r.round)
+            lines.append(f"round {r.round} (trial {r.id}...): {r.diagnosis}")
+    return lines

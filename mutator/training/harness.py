@@ -14,6 +14,7 @@ plain Python script trains without paying for TensorFlow.
 Layout of a trial dir, as far as the harness is concerned:
     metrics.json            the result (see `build_report`)
     warm.json               (input, optional) what the first fit may start from: warm_plan
+    prune.json              (input, optional) the best's curve, to stop a trailing fit: prune
     model.keras             the last trained model, when the script finished
     checkpoint/fit-N/       Keras BackupAndRestore state of the N-th fit (1-based)
     checkpoint/fit-N.json   that fit's epoch logs so far, and whether it finished
@@ -41,6 +42,7 @@ from typing import Any
 
 from mutator.training import metrics as metric_rules
 from mutator.training.keras_hooks import FitRecord, KerasHooks
+from mutator.training.prune import PrunePlan
 from mutator.training.trialio import one_line_error, write_json_atomically
 from mutator.training.warm_plan import StartRecord, WarmPlan
 
@@ -286,6 +288,7 @@ class TrialOutcome:
     keras: bool = False
     seed: int | None = None
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
+    pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
 
 
 def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float) -> dict[str, Any]:
@@ -311,6 +314,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "keras": outcome.keras,
         "seed": outcome.seed,
         "start": outcome.start or StartRecord().to_json(),
+        "pruned": outcome.pruned,
         "script": str(options.script),
         "argv": list(options.script_args),
     }
@@ -334,7 +338,8 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         if uses_keras(options.script, [options.source_dir] if options.source_dir else []):
             checkpoints = options.trial_dir / "checkpoint" if options.backup else None
             warm = WarmPlan.read(options.trial_dir)
-            hooks = KerasHooks(checkpoints, outcome.seed, warm).install()
+            prune = PrunePlan.read(options.trial_dir)
+            hooks = KerasHooks(checkpoints, outcome.seed, warm, prune).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
     except Exception as error:  # noqa: BLE001 - a harness fault is reported like a script fault
@@ -343,6 +348,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
     if hooks is not None:
         outcome.fits, outcome.evaluations = hooks.fits, hooks.evaluations
         outcome.start = (hooks.start or StartRecord()).to_json()
+        outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
         if outcome.error is None:
             outcome.model_path, outcome.model_error = hooks.save_last_model(options.trial_dir)
     outcome.printed = tee.text() if tee is not None else None

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mutator.training import metrics as metric_rules
+from mutator.training.prune import PrunePlan
+from mutator.training.prune import callback_class as prune_callback_class
 from mutator.training.trialio import one_line_error, write_json_atomically
 from mutator.training.warm_plan import StartRecord, WarmPlan, apply_plan
 
@@ -198,13 +200,19 @@ class KerasHooks:
     """
 
     def __init__(
-        self, checkpoint_dir: Path | None, seed: int | None = None, warm: WarmPlan | None = None
+        self,
+        checkpoint_dir: Path | None,
+        seed: int | None = None,
+        warm: WarmPlan | None = None,
+        prune: PrunePlan | None = None,
     ) -> None:
         import keras
 
         self.keras = keras
         self.checkpoint_dir = checkpoint_dir
         self.warm = warm
+        self.prune = prune  # watches the first fit only, as the warm start applies to it
+        self.pruner: Any = None
         self.start: StartRecord | None = None  # what the first fit started from
         self.fits: list[FitRecord] = []
         self.evaluations: list[dict[str, float | None]] = []
@@ -264,9 +272,14 @@ class KerasHooks:
                 # model would silently skip that many epochs; start each of our fits clean.
                 model._initial_epoch = None
                 injected = True
+            pruner = []
+            if self.prune is not None and self.pruner is None:
+                self.pruner = prune_callback_class(self.keras)(self.prune)
+                pruner = [self.pruner]
             bound.arguments["callbacks"] = [
                 *callbacks,
                 self._fit_recorder(record, state_path),
+                *pruner,
                 *backup,
             ]
         self._fit_depth += 1

@@ -23,6 +23,7 @@ EXPECTED = {
     "tfkeras_argparse.py": "cnn",
     "two_models.py": "cnn",
     "mlp_digits.py": "ann",
+    "overfit_digits.py": "ann",
     "sklearn_digits.py": "sklearn",
     "not_ml.py": None,
 }

@@ -1,0 +1,429 @@
+"""The runs of bench_search.py: one `mutate tune` process, or one KerasTuner search, timed.
+
+A `Run` is one (method, variant, seed, target). A `mutate tune` process serves one target: it
+stops there, after confirming its best script with a from-scratch retrain, so its wall time is
+the whole process. A KerasTuner search serves every target at once: it runs to the highest, and
+a target's wall time is when the first trial that met it ended, from the search process's start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import search_space
+
+BENCH = Path(__file__).resolve().parent
+FIXTURE = BENCH.parent / "fixtures" / "cnn_digits.py"
+SPACE = BENCH / "search_space.py"
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # what the local runner sets for trials, for every process
+GRACE = 60.0  # seconds past the cap before a run is killed (mutate finishes its trial's timeout)
+USAGE_ERROR = 2  # `mutate` rejects a flag it does not know (yet) with exit code 2
+
+# The variants of mutate: the full default configuration, and each part of a fast trial off.
+VARIANTS = {
+    "full": (),
+    "no-warm-start": ("--no-warm-start",),
+    "no-worker": ("--no-worker",),
+    "sequential": ("--parallel", "1"),
+    "no-prune": ("--no-prune",),
+}
+LABELS = {
+    "mutate": "mutate tune",
+    "random": "KT RandomSearch",
+    "hyperband": "KT Hyperband",
+    "bayesian": "KT BayesianOptimization",
+}
+
+
+def label(method: str, variant: str | None = None) -> str:
+    if method != "mutate" or variant in (None, "full"):
+        return LABELS[method]
+    return "mutate " + " ".join(VARIANTS[variant])
+
+
+@dataclass
+class Run:
+    """One (method, variant, seed, target): whether it got there, and what that took."""
+
+    method: str
+    variant: str | None  # mutate's; None for KerasTuner
+    seed: int
+    target: float
+    reached: bool
+    trials: int  # to reach the target; all trials run when it was not reached
+    epochs: int  # epochs trained in those trials
+    trial_seconds: float  # the sum of those trials' own seconds
+    wall: float  # process start to the target: mutate's whole process, KT's trial end
+    process_wall: float  # the whole process, start to exit
+    cpu: float  # user + sys of the process and the children it waited for
+    reason: str
+    best: float | None
+    load: tuple[float, float]  # 1-minute load average before and after
+    trials_run: int = 0
+    warm_trials: int | None = (
+        None  # mutate: trials up to the target started from a parent's weights
+    )
+    confirm_seconds: float | None = None  # mutate: the from-scratch retrain that confirmed it
+    pruned_trials: int = 0  # mutate: trials stopped early as hopeless, up to the target
+    pruned_saved: float = 0.0  # mutate: estimated seconds those stops saved
+    path: list[dict[str, Any]] = field(default_factory=list)
+    startup: float | None = None  # KerasTuner: imports and data before the first trial
+
+    @property
+    def label(self) -> str:
+        return label(self.method, self.variant)
+
+
+class VariantUnavailable(Exception):
+    """`mutate tune` rejected the variant's flags (exit 2): this mutator does not have them."""
+
+
+def mutate_command() -> list[str]:
+    """The console script beside this interpreter (a pyenv shim on PATH adds ~60 ms of bash)."""
+    beside = Path(sysconfig.get_path("scripts")) / "mutate"
+    if beside.is_file():
+        return [str(beside)]
+    on_path = shutil.which("mutate")
+    if on_path:
+        return [on_path]
+    return [sys.executable, "-c", "from mutator.cli.app import main; raise SystemExit(main())"]
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, **QUIET}
+
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Finished:
+    """A process run by `run_capped`: exit code (None when killed at the cap), times."""
+
+    code: int | None
+    started: float  # time.monotonic() just before it was started
+    wall: float
+    cpu: float
+
+
+def run_capped(argv: list[str], cwd: Path, log: Path, timeout: float | None) -> Finished:
+    """Run a process in its own group, killed at `timeout`."""
+    cpu_before = cpu_of_children()
+    started = time.monotonic()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code: int | None = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # our child's group, and only it
+            process.wait()
+    return Finished(code, started, time.monotonic() - started, cpu_of_children() - cpu_before)
+
+
+def failed(what: str, done: Finished, log: Path) -> str:
+    """A run that broke counts as not reached, and the benchmark goes on: say so, loudly."""
+    print(f"  {what} FAILED (exit {done.code}); {log}:\n{tail(log)}", flush=True)
+    return f"failed (exit {done.code})"
+
+
+def tail(log: Path, lines: int = 5) -> str:
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One object a line; a line torn by a kill is skipped."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return records
+
+
+# -- mutate tune ---------------------------------------------------------------------------------
+
+
+def run_mutate(
+    work: Path, variant: str, seed: int, target: float, max_trials: int, time_cap: float
+) -> Run:
+    """`mutate tune` on a fresh copy of the script, stopped by mutate itself at `target`."""
+    folder = work / f"mutate_{variant}_{target:g}_{seed}"
+    folder.mkdir()
+    shutil.copy(FIXTURE, folder / FIXTURE.name)
+    argv = [
+        *mutate_command(),
+        "tune",
+        FIXTURE.name,
+        "--target",
+        str(target),
+        "--max-trials",
+        str(max_trials),
+        "--seed",
+        str(seed),
+        "--time-budget",
+        f"{time_cap:g}s",
+        *VARIANTS[variant],
+    ]
+    load = os.getloadavg()[0]
+    log = folder / "mutate.log"
+    done = run_capped(argv, folder, log, time_cap + GRACE)
+    run_dir = folder / ".mutator" / FIXTURE.stem
+    records = read_jsonl(run_dir / "ledger.jsonl")
+    if done.code == USAGE_ERROR and VARIANTS[variant]:
+        raise VariantUnavailable(tail(log, 1))
+    reason = "killed" if done.code is None else mutate_reason(log)
+    if done.code not in (0, 1, None) or not records:
+        reason = failed(f"mutate tune {' '.join(VARIANTS[variant])}".strip(), done, log)
+    path = [ledger_step(r, run_dir) for r in records]
+    hit = first_reached(path, target)
+    upto = path if hit is None else path[: hit + 1]
+    confirms = [s["seconds"] for s in upto if s["decision"] == "confirm"]
+    pruned = [s for s in upto if s["pruned"]]
+    starts = [s["start"] for s in upto if s["start"] is not None]
+    return Run(
+        method="mutate",
+        variant=variant,
+        seed=seed,
+        target=target,
+        reached=hit is not None,
+        trials=len(upto),
+        epochs=sum(s["epochs"] for s in upto),
+        trial_seconds=round(sum(s["seconds"] for s in upto), 3),
+        wall=round(done.wall, 3),
+        process_wall=round(done.wall, 3),
+        cpu=round(done.cpu, 3),
+        reason=reason,
+        best=max((s["counts"] for s in path if s["counts"] is not None), default=None),
+        load=(load, os.getloadavg()[0]),
+        trials_run=len(path),
+        warm_trials=starts.count("warm") if starts else None,
+        confirm_seconds=round(sum(confirms), 3) if confirms else None,
+        pruned_trials=len(pruned),
+        pruned_saved=round(sum(s["pruned_saved"] for s in pruned), 3),
+        path=path,
+    )
+
+
+def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A ledger line, read defensively: older ledgers lack `start` and never `confirm`."""
+    trial = record.get("id")
+    decision = record.get("decision")
+    history = record.get("history") or {}
+    pruned = record.get("pruned")
+    trained = len(history.get("loss") or [])
+    return {
+        "pruned": pruned,
+        # what the stop saved: the epochs it did not train, at this trial's own pace
+        "pruned_saved": (
+            (record.get("seconds") or 0.0) / max(trained, 1) * max(asked_epochs(run_dir, trial) - trained, 0)
+            if pruned
+            else 0.0
+        ),
+        "trial": trial,
+        "rule": record.get("rule"),
+        "params": record.get("params") or {},
+        "value": record.get("value"),
+        "best_after": record.get("best_after"),
+        "decision": decision,
+        "status": record.get("status"),
+        "start": record.get("start"),
+        "seconds": record.get("seconds") or 0.0,
+        "epochs": len(history.get("loss") or []),
+        # What counts as reached: a confirm's value (the best script retrained from scratch);
+        # before confirms existed, the best value so far.
+        "counts": record.get("value") if decision == "confirm" else record.get("best_after"),
+        "script": str(run_dir / "trials" / f"{trial:04d}" / FIXTURE.name)
+        if isinstance(trial, int)
+        else None,
+    }
+
+
+def asked_epochs(run_dir: Path, trial: Any) -> int:
+    """The epochs the trial's first fit was asked for (after a warm start's share), from its
+    metrics.json."""
+    try:
+        metrics = json.loads((run_dir / "trials" / f"{trial:04d}" / "metrics.json").read_text())
+        fit = metrics["history"][0]
+        return int(fit["epochs_requested"]) - int(fit.get("initial_epoch") or 0)
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 0
+
+
+def first_reached(path: list[dict[str, Any]], target: float) -> int | None:
+    """The index of the ledger line at which mutate had reached `target`.
+
+    When the ledger has confirms, only a confirm counts (it is what mutate stops on); otherwise
+    (a mutator without confirms) the first trial whose best_after reaches the target.
+    """
+    confirming = any(s["decision"] == "confirm" for s in path)
+    for i, step in enumerate(path):
+        if confirming and step["decision"] != "confirm":
+            continue
+        if search_space.reached(step["counts"], target):
+            return i
+    return None
+
+
+MUTATE_REASONS = {
+    "target reached": "target",
+    "trial budget spent": "max_trials",
+    "time budget spent": "time_cap",
+    "nothing left to try": "exhausted",
+}
+
+
+def mutate_reason(log: Path) -> str:
+    """Why `mutate tune` stopped, from its last summary line (mutator/search/tune.py's REASONS)."""
+    for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()):
+        for words, reason in MUTATE_REASONS.items():
+            if line.startswith(words):
+                return reason
+    return "unknown"
+
+
+# -- KerasTuner ----------------------------------------------------------------------------------
+
+
+def run_kerastuner(
+    work: Path, method: str, seed: int, targets: list[float], max_trials: int, time_cap: float
+) -> list[Run]:
+    """One search in a subprocess, to the highest target or the cap: one Run per target."""
+    folder = work / f"{method}_{seed}"
+    folder.mkdir()
+    out = folder / "trials.jsonl"
+    argv = [
+        sys.executable,
+        str(SPACE),
+        "kerastuner",
+        "--method",
+        method,
+        "--seed",
+        str(seed),
+        "--targets",
+        *map(str, targets),
+        "--max-trials",
+        str(max_trials),
+        "--time-cap",
+        str(time_cap),
+        "--dir",
+        str(folder / "kt"),
+        "--out",
+        str(out),
+    ]
+    load = os.getloadavg()[0]
+    log = folder / "kerastuner.log"
+    done = run_capped(argv, folder, log, time_cap + GRACE)
+    events = read_jsonl(out)
+    load_after = os.getloadavg()[0]
+    start = next((e for e in events if e["event"] == "start"), {})
+    end = next((e for e in events if e["event"] == "end"), {"reason": "killed"})
+    if done.code not in (0, None) or not events:
+        end["reason"] = failed(f"KerasTuner {method}", done, log)
+    trials = [e for e in events if e["event"] == "trial"]
+    for t in trials:
+        t["at"] = since_start(t, done)
+    runs = []
+    for target in targets:
+        hit = next(
+            (
+                i
+                for i, t in enumerate(trials)
+                if search_space.reached(t.get("test_accuracy"), target)
+            ),
+            None,
+        )
+        upto = trials if hit is None else trials[: hit + 1]
+        runs.append(
+            Run(
+                method=method,
+                variant=None,
+                seed=seed,
+                target=target,
+                reached=hit is not None,
+                trials=len(upto),
+                epochs=sum(t.get("epochs_trained") or 0 for t in upto),
+                trial_seconds=round(sum(t["seconds"] for t in upto), 3),
+                wall=round(done.wall if hit is None else trials[hit]["at"], 3),
+                process_wall=round(done.wall, 3),
+                cpu=round(done.cpu, 3),
+                reason="target" if hit is not None else end["reason"],
+                best=max((t.get("test_accuracy") or 0.0 for t in trials), default=None),
+                load=(load, load_after),
+                trials_run=len(trials),
+                path=trials,
+                startup=start.get("import_and_data_seconds"),
+            )
+        )
+    return runs
+
+
+def since_start(event: dict[str, Any], done: Finished) -> float:
+    """Seconds from the process's start to `event`, on the system-wide monotonic clock.
+
+    Falls back to the child's own clock (which starts at its first line, ~50 ms late) when
+    the two clocks do not agree, e.g. on a system where CLOCK_MONOTONIC is per process.
+    """
+    at = event.get("monotonic")
+    if isinstance(at, float) and 0.0 <= at - done.started <= done.wall:
+        return at - done.started
+    return float(event.get("elapsed") or 0.0)
+
+
+# The other starts: a model that under-fits and one that over-fits. What matters is what the
+# climb reads from the baseline's curves and which rule it tries first, so two trials suffice.
+DIAGNOSIS_STARTS = {
+    "mlp_digits.py": "under-fitting",
+    "overfit_digits.py": "over-fitting",
+}
+
+
+def run_diagnosis_start(work: Path, name: str, target: float) -> dict[str, Any]:
+    """`mutate tune` of another fixture for its baseline and first candidate: the diagnosis."""
+    fixture = BENCH.parent / "fixtures" / name
+    folder = work / f"diagnosis_{fixture.stem}"
+    folder.mkdir()
+    shutil.copy(fixture, folder / name)
+    argv = [*mutate_command(), "tune", name, "--target", str(target), "--max-trials", "2"]
+    argv += ["--parallel", "1", "--seed", "0"]
+    log = folder / "mutate.log"
+    done = run_capped(argv, folder, log, 300)
+    records = read_jsonl(folder / ".mutator" / fixture.stem / "ledger.jsonl")
+    first = next((r for r in records if r.get("decision") in ("accepted", "rejected")), None)
+    diagnosis = (first or {}).get("diagnosis") or ""
+    return {
+        "script": name,
+        "expected": DIAGNOSIS_STARTS[name],
+        "diagnosis": diagnosis,
+        "named": diagnosis.startswith(DIAGNOSIS_STARTS[name]),
+        "baseline": records[0].get("value") if records else None,
+        "first_rule": (first or {}).get("rule"),
+        "first_value": (first or {}).get("value"),
+        "wall": round(done.wall, 1),
+    }
