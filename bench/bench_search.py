@@ -2,7 +2,8 @@
 
     python bench/bench_search.py [--targets 0.95 0.98] [--seeds 0 1 2] [--max-trials 20]
         [--time-cap 300] [--repeat 3] [--methods mutate random hyperband bayesian]
-        [--variants full no-warm-start no-worker sequential] [--replay] [--json OUT] [--keep]
+        [--variants full no-warm-start no-worker sequential no-prune] [--replay] [--json OUT]
+        [--keep]
     python bench/bench_search.py --quick          # the smoke run, see below
 
 One run measures, side by side on this machine, from the same weak starting model
@@ -21,11 +22,16 @@ One run measures, side by side on this machine, from the same weak starting mode
   (c) the ablation: mutate's full default configuration, then with each part of a fast trial
       turned off in turn (--variants): `--no-warm-start` (train each candidate from scratch, not
       from its parent's weights), `--no-worker` (a fresh Python per trial, not a fork of a warm
-      one), `--parallel 1` (one candidate at a time, not one per core);
+      one), `--parallel 1` (one candidate at a time, not one per core), `--no-prune` (every
+      candidate trains to its last epoch); and per variant, the trials pruned up to the target
+      and the seconds their stops saved (the epochs not trained, at the trial's own pace);
   (d) the fixed cost of a trial (bench/search_overhead.py): the bare script, one trial in a
       fresh process, trials through the warm worker (the first one, which starts it, and later
       ones), `mutate tune --max-trials 1`, the imports alone, and the script run again and again
-      in one warm process. `--replay` also replays mutate's first path in one warm process.
+      in one warm process. `--replay` also replays mutate's first path in one warm process;
+  (e) two other starts, for the diagnosis: fixtures/mlp_digits.py (a Dense-only MLP that
+      under-fits) and fixtures/overfit_digits.py (a large MLP on 120 images that over-fits), two
+      trials each: what the climb reads from the baseline's curves and the first rule it tries.
 
 Every run is capped at --time-cap seconds of wall time (mutate: --time-budget). A run that misses
 its target counts as infinitely slow in the medians. A value within 1e-6 of the target counts as
@@ -45,7 +51,7 @@ Reproduce (`pip install -e '.[train,bench]'`):
     python bench/bench_search.py --json /tmp/bench_search.json      # --keep keeps logs, ledgers
     python bench/bench_search.py --quick                             # the 2-3 minute check
 
-A full run is 9 KerasTuner searches and 24 `mutate tune` runs (4 variants x 2 targets x 3 seeds),
+A full run is 9 KerasTuner searches and 30 `mutate tune` runs (5 variants x 2 targets x 3 seeds),
 each capped at 300 s (mutate: +60 s grace), plus ~2.5 min of overhead. Estimate: 1 to 1.5 hours
 on 2 cores (KerasTuner ~25-40 min, mutate ~35-50 min); if every run hit its cap, ~3.2 hours.
 

@@ -113,6 +113,7 @@ class DockerRunner(ConcurrentRunner):
         self.worker, self.preload = worker, tuple(preload)
         self._workers: dict[Path, ContainerWorker] = {}
         self._workers_lock = threading.Lock()
+        self._cancelled: set[Path] = set()
         self.image = image
         self.images = dict(images or {})
         self.cpus, self.memory, self.network = cpus, memory, network
@@ -246,12 +247,35 @@ class DockerRunner(ConcurrentRunner):
             seconds = time.monotonic() - started
             ending = "timed out" if timed_out else describe_exit(returncode)
             _log_note(log, f"end: container {name} {ending} after {seconds:.1f} s")
+        cancelled = self._was_cancelled(trial_dir)
         result = read_result(
-            spec, returncode=returncode, seconds=seconds, log_path=log_path, timed_out=timed_out
-        )
+            spec, returncode=returncode, seconds=seconds, log_path=log_path,
+            timed_out=timed_out, cancelled=cancelled,
+        )  # fmt: skip
         self._dispose(container, result, trial_dir)
         result.restarts = restart_count(trial_dir)  # containers `mutate monitor` brought back
         return result
+
+    def cancel(self, spec: TrialSpec) -> None:
+        """Stop a trial in flight: its worker kills it, or its own container is killed."""
+        from docker.errors import DockerException
+
+        trial_dir = spec.trial_dir.resolve()
+        with self._workers_lock:
+            self._cancelled.add(trial_dir)
+            worker = self._workers.get(run_dir_of(trial_dir))
+        if self.worker and worker is not None:
+            worker.client.cancel(trial_key(trial_dir))
+        elif not self.worker:
+            with contextlib.suppress(DockerException):
+                self.client.containers.get(container_name(trial_dir)).kill()
+
+    def _was_cancelled(self, trial_dir: Path) -> bool:
+        with self._workers_lock:
+            if trial_dir in self._cancelled:
+                self._cancelled.discard(trial_dir)
+                return True
+        return False
 
     # -- one container per run -----------------------------------------------------------------
     def _run_in_worker(self, spec: TrialSpec) -> TrialResult:
@@ -288,15 +312,16 @@ class DockerRunner(ConcurrentRunner):
         env = {**worker.environment, **spec.env}
         worker.client.submit(key, arguments, trial_dir, env, log_path)
         end = worker.client.wait(key, deadline)
+        cancelled = self._was_cancelled(trial_dir)
         seconds = time.monotonic() - started
         with log_path.open("ab") as log:
             ending = "timed out" if end.timed_out else describe_exit(end.returncode)
             if end.worker_died:
                 ending = f"its worker container {worker.name} stopped"
-            _log_note(log, f"end: {ending} after {seconds:.1f} s")
+            _log_note(log, f"end: {'cancelled' if cancelled else ending} after {seconds:.1f} s")
         result = read_result(
             spec, returncode=end.returncode, seconds=seconds, log_path=log_path,
-            timed_out=end.timed_out,
+            timed_out=end.timed_out and not cancelled, cancelled=cancelled,
         )  # fmt: skip
         result.restarts = worker.restarts() - restarts_before
         return result

@@ -187,13 +187,14 @@ class HillClimb:
         state.rounds += 1
         state.seconds += max((r.seconds for r in records), default=0.0)
         before, sign = state.best_value, 1 if state.mode == "max" else -1
+        first_level = steps.initial_level(self._gap(state))  # as _candidates proposed it
         for record in records:
             if record.rule in steps.ADAPTIVE and record.decision in ("accepted", "rejected"):
                 gain = None
                 if record.value is not None and before is not None:
                     gain = sign * (record.value - before)
                 state.levels[record.rule] = steps.next_level(
-                    state.levels.get(record.rule, 0),
+                    state.levels.get(record.rule, first_level),
                     record.decision,
                     gain,
                     record.beaten_by is not None,
@@ -224,6 +225,8 @@ class HillClimb:
                 state.best_value = record.value if record.status == "ok" else None
                 if record.status == "ok":
                     state.best_history, state.weights_id = record.history, record.id
+            elif record.status == "cancelled":
+                continue  # stopped unfinished when its round was decided: it says nothing
             elif record.beaten_by is not None:
                 state.beaten.add(address_key(record.address))
             else:
@@ -298,11 +301,8 @@ class HillClimb:
             return False
         if len(planned) < self.parallel:
             return True
-        target = self.settings.target
-        if target is None or state.best_value is None:
-            return False
-        gap = target - state.best_value if state.mode == "max" else state.best_value - target
-        return gap <= CONFIRM_NEAR
+        gap = self._gap(state)
+        return gap is not None and gap <= CONFIRM_NEAR
 
     def _stop_reason(self, state: SearchState) -> str | None:
         if (
@@ -349,7 +349,8 @@ class HillClimb:
         if state.push_rule is not None:
             rules.sort(key=lambda rule: rule.name != state.push_rule)
         if self.settings.adaptive_steps:
-            rules = [steps.step_of(rule, state.levels.get(rule.name, 0)) for rule in rules]
+            first = steps.initial_level(self._gap(state))
+            rules = [steps.step_of(rule, state.levels.get(rule.name, first)) for rule in rules]
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
         fresh: list[list[Candidate]] = []
         deferred: list[list[Candidate]] = []
@@ -381,6 +382,13 @@ class HillClimb:
                 )
             )
         return planned
+
+    def _gap(self, state: SearchState) -> float | None:
+        """How far the best is from the target (positive: short of it), when both are known."""
+        target, value = self.settings.target, state.best_value
+        if target is None or value is None:
+            return None
+        return target - value if state.mode == "max" else value - target
 
     def diagnosis(self, state: SearchState) -> Diagnosis:
         """What the best trial's curves say, unless the configured order is to be kept."""
@@ -429,8 +437,13 @@ class HillClimb:
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(self._spec(state, folder, len(planned), item.warm is not None))
             starts.append(_now())
+        def settles(index: int, result: TrialResult) -> bool:
+            return planned[index].kind == "confirm" and result.ok and reached(
+                result.value, self.settings.target, state.mode
+            )
+
         outcomes, _ = run_round(
-            self.runner, specs, self.settings.retries, self.reporter.message
+            self.runner, specs, self.settings.retries, self.reporter.message, settles
         )
         records = self._decide(state, planned, outcomes, starts, round_number)
         for record in records:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 
@@ -47,9 +47,17 @@ def finished_result(spec: TrialSpec) -> TrialResult | None:
 
 
 def run_round(
-    runner: Runner, specs: Sequence[TrialSpec], retries: int, say=lambda text: None
+    runner: Runner,
+    specs: Sequence[TrialSpec],
+    retries: int,
+    say: Callable[[str], None] = lambda text: None,
+    settles: Callable[[int, TrialResult], bool] = lambda index, result: False,
 ) -> tuple[list[Outcome], float]:
-    """Every spec to its result, in the order given; and the round's wall seconds."""
+    """Every spec to its result, in the order given; and the round's wall seconds.
+
+    When `settles(index, result)` is true for a finished trial (a confirm that reached the
+    target), the round is decided: the trials still training are cancelled, not waited for.
+    """
     started = time.monotonic()
     outcomes: list[Outcome | None] = [None] * len(specs)
     pending: dict[int, Future[TrialResult]] = {}
@@ -67,6 +75,10 @@ def run_round(
             if not future.done():
                 continue
             result = future.result()
+            if settles(index, result):
+                for other in pending:
+                    if other != index and hasattr(runner, "cancel"):
+                        runner.cancel(specs[other])
             if result.status == "crashed" and restarts[index] < retries:
                 restarts[index] += 1
                 say(f"trial crashed ({result.error}); restarting from its checkpoint")

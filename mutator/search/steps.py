@@ -6,6 +6,10 @@ step. Only rules with a multiplying setting adapt (`ADAPTIVE`); the step is the 
 raised to the power `level + 1`, and each rule's own limits (max_filters, max_epochs) still cap
 what it proposes. Levels are a function of the ledger's decisions, replayed in order, so a
 resumed run takes the same steps.
+
+A rule not tried yet starts from the distance to the target: a model far below it (a gap of
+`FAR` or more) starts at the largest step, one close to it at the rule's own. That is the first
+step a careful engineer takes on a 4-filter model that reaches 0.33 of a 0.97 target: not x2.
 """
 
 from __future__ import annotations
@@ -32,10 +36,24 @@ def factor_of(rule: Any) -> float | None:
     return getattr(rule, setting) if setting is not None else None
 
 
+FAR, NEAR = 0.30, 0.05  # gaps to the target that start a new rule at level 2, 1
+
+
+def initial_level(gap: float | None) -> int:
+    """The level of a rule's first step, from how far the best is from the target."""
+    if gap is None:
+        return 0
+    return 2 if gap >= FAR else 1 if gap >= NEAR else 0
+
+
 def next_level(level: int, decision: str, gain: float | None, beaten: bool) -> int:
-    """A rule's level after one of its trials was decided."""
+    """A rule's level after one of its trials was decided.
+
+    Only a step that trained and did not pay comes back down: a trial that failed, crashed or
+    was beaten by another says nothing about the size of the step.
+    """
     if decision == "accepted" and gain is not None and gain >= BIG_GAIN:
         return min(level + 1, MAX_LEVEL)
-    if decision == "rejected" and not beaten:
+    if decision == "rejected" and not beaten and gain is not None:
         return max(level - 1, 0)
     return level

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -84,6 +84,8 @@ class LocalRunner(ConcurrentRunner):
         self._current: _LocalWorker | None = None
         self._retired: list[_LocalWorker] = []
         self._broken: str | None = None  # why workers are given up on, for this runner's life
+        self._in_flight: dict[Path, Callable[[], None]] = {}  # trial dir -> how to stop it
+        self._cancelled: set[Path] = set()
         if worker:
             with self._lock:
                 self._current = self._start_worker()
@@ -101,6 +103,30 @@ class LocalRunner(ConcurrentRunner):
 
     def environment(self, spec: TrialSpec) -> dict[str, str]:
         return child_environment(os.environ, spec.env)
+
+    def cancel(self, spec: TrialSpec) -> None:
+        trial_dir = spec.trial_dir.resolve()
+        with self._lock:
+            self._cancelled.add(trial_dir)
+            stop = self._in_flight.get(trial_dir)
+        if stop is not None:
+            stop()
+
+    def _started(self, trial_dir: Path, stop: Callable[[], None]) -> None:
+        with self._lock:
+            self._in_flight[trial_dir] = stop
+            cancelled = trial_dir in self._cancelled
+        if cancelled:
+            stop()
+
+    def _ended(self, trial_dir: Path) -> bool:
+        """Forget the trial; True when it was cancelled."""
+        with self._lock:
+            self._in_flight.pop(trial_dir, None)
+            if trial_dir in self._cancelled:
+                self._cancelled.discard(trial_dir)
+                return True
+        return False
 
     def run(self, spec: TrialSpec) -> TrialResult:
         trial_dir = spec.trial_dir.resolve()
@@ -144,16 +170,19 @@ class LocalRunner(ConcurrentRunner):
                     log_path,
                     error=f"cannot start {self.python!r}: {error}",
                 )
+            self._started(trial_dir, lambda: kill_group(process.pid))
             timed_out = _supervise(process, log, self.on_line, spec.timeout)
+            cancelled = self._ended(trial_dir)
             seconds = time.monotonic() - started
-            ending = "timed out" if timed_out else describe_exit(process.returncode)
-            _log_note(log, f"end: {ending} after {seconds:.1f} s")
+            ending = "cancelled" if cancelled else "timed out" if timed_out else None
+            _log_note(log, f"end: {ending or describe_exit(process.returncode)} after {seconds:.1f} s")
         return read_result(
             spec,
             returncode=process.returncode,
             seconds=seconds,
             log_path=log_path,
             timed_out=timed_out,
+            cancelled=cancelled,
         )
 
     # -- a fork of the warm worker -------------------------------------------------------------
@@ -167,11 +196,15 @@ class LocalRunner(ConcurrentRunner):
         with log_path.open("ab") as log:
             _log_note(log, f"start in worker {worker.process.pid}: {shlex.join(arguments)}")
         worker.client.submit(key, arguments, trial_dir, self.environment(spec), log_path)
+        self._started(trial_dir, lambda: worker.client.cancel(key))
         end = worker.client.wait(key, deadline)
+        cancelled = self._ended(trial_dir)
         seconds = time.monotonic() - started
         with log_path.open("ab") as log:
             if end.worker_died:
                 ending = f"its worker {describe_exit(worker.process.poll())}"
+            elif cancelled:
+                ending = "cancelled"
             else:
                 ending = "timed out" if end.timed_out else describe_exit(end.returncode)
             _log_note(log, f"end: {ending} after {seconds:.1f} s")
@@ -180,7 +213,8 @@ class LocalRunner(ConcurrentRunner):
             returncode=end.returncode,
             seconds=seconds,
             log_path=log_path,
-            timed_out=end.timed_out,
+            timed_out=end.timed_out and not cancelled,
+            cancelled=cancelled,
         )
         if end.worker_died and result.status == "crashed":
             result.error = f"the warm worker died during the trial; {result.error}"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-TrialStatus = Literal["ok", "failed", "nan", "no_metric", "timeout", "crashed"]
+TrialStatus = Literal["ok", "failed", "nan", "no_metric", "timeout", "crashed", "cancelled"]
 HARNESS_STATUSES = frozenset({"ok", "failed", "nan", "no_metric"})
 METRICS_FILE = "metrics.json"
 LOG_FILE = "log.txt"
@@ -95,6 +95,8 @@ class Runner(Protocol):
 
     def submit(self, spec: TrialSpec) -> Future[TrialResult]: ...
 
+    def cancel(self, spec: TrialSpec) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -117,6 +119,10 @@ class ConcurrentRunner:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(thread_name_prefix=f"{self.name}-trial")
         return self._executor.submit(self.run, spec)
+
+    def cancel(self, spec: TrialSpec) -> None:
+        """Stop a submitted trial; its Future then holds a "cancelled" result. Runners that can
+        stop a trial override this; by default the trial runs to its end."""
 
     def close(self) -> None:
         if self._executor is not None:
@@ -186,6 +192,7 @@ def read_result(
     seconds: float,
     log_path: Path | None,
     timed_out: bool = False,
+    cancelled: bool = False,
 ) -> TrialResult:
     """The result of a finished harness process, from its trial dir and exit code.
 
@@ -202,6 +209,9 @@ def read_result(
         "log_path": log_path,
         "metrics": metrics,
     }
+    if cancelled:
+        error = "cancelled: its round was decided without it (the target was reached)"
+        return TrialResult("cancelled", None, metric, mode, error=error, **common)
     if timed_out:
         error = f"timed out after {spec.timeout:g} s; the trial's processes were killed"
         return TrialResult("timeout", None, metric, mode, error=error, **common)

@@ -110,6 +110,11 @@ class WorkerClient:
                 return TrialEnd(None, timed_out=True)
             time.sleep(POLL_SECONDS)
 
+    def cancel(self, key: str) -> None:
+        """Ask the worker to kill a trial now (`wait` then reports it as timed out)."""
+        with contextlib.suppress(OSError):
+            (self.spool / f"{key}{protocol.CANCEL}").touch()
+
     def stop(self) -> None:
         """Ask the worker to exit once its running trials have ended."""
         with contextlib.suppress(OSError):

@@ -407,13 +407,13 @@ def test_mutate_tune_with_the_docker_runner_runs_two_trials(engine, tmp_path):
     assert done.returncode == 0, done.stderr + done.stdout
     lines = (tmp_path / ".mutator" / "cnn_digits" / "ledger.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert len(records) == 2
+    assert len([r for r in records if r["decision"] != "confirm"]) == 2  # a confirm may follow
     assert records[0]["status"] == "ok" and records[0]["value"] > 0
     left = engine.containers.list(
         all=True,
         filters={"label": f"mutator.run={(tmp_path / '.mutator' / 'cnn_digits').resolve()}"},
     )
-    assert not left  # finished containers are removed
+    assert not left  # finished containers (here the run's worker container) are removed
 
 
 def test_a_trial_dir_that_is_also_the_source_dir_is_mounted_at_both(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,21 @@ print("test", model.evaluate(x_test, y_test, verbose=0))
 """
 
 
-def train(folder: Path, filters: int = 4, epochs: int = 2, plan: WarmPlan | None = None) -> dict:
+def train(
+    folder: Path,
+    filters: int = 4,
+    epochs: int = 2,
+    plan: WarmPlan | None = None,
+    prune_from: Path | None = None,
+) -> dict:
+    """Train SCRIPT as a trial in `folder` (with a warm plan, a prune.json copied from...)."""
     folder.mkdir(parents=True)
     script = folder / "train.py"
     script.write_text(SCRIPT.format(filters=filters, epochs=epochs, side=8))
     if plan is not None:
         plan.write(folder)
+    if prune_from is not None:
+        shutil.copy(prune_from / "prune.json", folder / "prune.json")
     done = subprocess.run(
         [sys.executable, "-m", "mutator.training.harness", str(script), "--trial-dir", str(folder)],
         capture_output=True,

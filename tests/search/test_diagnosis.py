@@ -1,0 +1,87 @@
+"""The diagnosis on recorded histories, and the rule order each calls for."""
+
+from __future__ import annotations
+
+import pytest
+
+from mutator.search.diagnosis import (
+    NONE,
+    OVER_FITTING,
+    UNDER_FITTING,
+    UNDER_TRAINED,
+    diagnose,
+    order,
+)
+
+# Keras histories as mutator records them (the last fit's epoch logs), from real trials:
+# cnn_digits.py's baseline, mlp_digits.py's, overfit_digits.py's, and a 512-filter CNN.
+CNN_BASELINE = {
+    "accuracy": [0.1253, 0.2722],
+    "val_accuracy": [0.1319, 0.3194],
+    "loss": [2.289, 2.1677],
+    "val_loss": [2.2325, 2.1137],
+}
+OVERFIT = {
+    "accuracy": [0.98, 1.0, 1.0],
+    "val_accuracy": [0.93, 0.9333, 0.9333],
+    "loss": [0.05, 0.006, 0.0043],
+    "val_loss": [0.24, 0.245, 0.2461],
+}
+WIDE_CNN_2_EPOCHS = {
+    "accuracy": [0.80, 0.93],
+    "val_accuracy": [0.90, 0.94],
+    "loss": [0.7, 0.25],
+    "val_loss": [0.35, 0.2],
+}
+CONVERGED = {
+    "accuracy": [0.985, 0.99],
+    "val_accuracy": [0.975, 0.975],
+    "loss": [0.05, 0.04],
+    "val_loss": [0.09, 0.09],
+}
+ALL = ["more_filters", "larger_kernel", "add_conv_block", "add_dense", "more_epochs", "add_dropout"]
+
+
+def test_a_weak_model_far_below_the_target_under_fits():
+    found = diagnose(CNN_BASELINE, 0.97, "max")
+    assert found.kind == UNDER_FITTING
+    assert found.line == "under-fitting: train accuracy 0.27 is far below the target 0.97"
+    assert order(ALL, found)[:4] == ALL[:4] and order(ALL, found)[-1] == "add_dropout"
+
+
+def test_a_model_near_the_target_whose_val_still_rises_is_under_trained():
+    found = diagnose(WIDE_CNN_2_EPOCHS, 0.97, "max")
+    assert found.kind == UNDER_TRAINED
+    assert found.line == "under-trained: val still rising at the last epoch"
+    assert order(ALL, found)[0] == "more_epochs"
+
+
+def test_train_far_above_val_over_fits_and_calls_for_dropout_first():
+    found = diagnose(OVERFIT, 0.97, "max")
+    assert found.kind == OVER_FITTING and found.line == "over-fitting: train 1.00, val 0.93"
+    ordered = order(ALL, found)
+    assert ordered[:2] == ["add_dropout", "more_epochs"]
+    assert ordered[-4:] == ALL[:4]  # capacity last: it would memorise more
+
+
+def test_a_converged_model_gives_no_signal_and_keeps_the_order():
+    found = diagnose(CONVERGED, 0.97, "max")
+    assert found.kind == NONE and order(ALL, found) == ALL
+
+
+def test_without_a_target_a_weak_model_is_only_under_trained():
+    assert diagnose(CNN_BASELINE, None, "max").kind == UNDER_TRAINED
+
+
+@pytest.mark.parametrize(
+    "history, kind",
+    [
+        ({"loss": [1.0, 0.8], "val_loss": [1.1, 0.9]}, UNDER_TRAINED),
+        ({"loss": [0.5, 0.3], "val_loss": [0.6, 0.7]}, OVER_FITTING),
+        ({"loss": [0.5, 0.5], "val_loss": [0.6, 0.6]}, NONE),
+        ({"loss": [1.0, 0.8]}, UNDER_TRAINED),
+        ({}, NONE),
+    ],
+)
+def test_loss_only_histories_are_read_from_the_loss_curves(history, kind):
+    assert diagnose(history, 0.1, "min").kind == kind

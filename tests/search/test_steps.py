@@ -1,0 +1,47 @@
+"""Adaptive steps: a rule that gained much takes a bigger step, within the rule's own limits."""
+
+from __future__ import annotations
+
+from test_search import SCRIPT, FakeRunner, climb
+
+from mutator.search import steps
+from rules.more_epochs import MoreEpochs
+from rules.more_filters import MoreFilters
+
+
+def test_the_step_grows_with_the_level_and_keeps_the_rules_limits():
+    assert steps.step_of(MoreFilters(), 0) == MoreFilters()
+    assert steps.step_of(MoreFilters(), 1).factor == 4
+    assert steps.step_of(MoreFilters(factor=3, max_filters=64), 2) == MoreFilters(27, 64)
+    assert steps.step_of(MoreEpochs(step=5), 2) == MoreEpochs(step=5)  # additive: not adapted
+
+
+def test_a_big_gain_raises_the_level_and_a_refusal_lowers_it():
+    assert steps.next_level(0, "accepted", 0.2, beaten=False) == 1
+    assert steps.next_level(2, "accepted", 0.2, beaten=False) == steps.MAX_LEVEL
+    assert steps.next_level(1, "accepted", 0.001, beaten=False) == 1  # a small gain: same step
+    assert steps.next_level(1, "rejected", -0.01, beaten=False) == 0
+    assert steps.next_level(1, "rejected", None, beaten=False) == 1  # failed: no value to judge
+    assert steps.next_level(1, "rejected", 0.1, beaten=True) == 1  # beaten is not a failure
+    assert steps.next_level(0, "rejected", -0.2, beaten=False) == 0
+
+
+def test_the_climb_hurries_while_filters_pay_and_comes_back_when_they_stop(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    _, ledger = climb(
+        script,
+        FakeRunner(),
+        max_trials=7,
+        rules=("more_filters",),
+        adaptive_steps=True,
+        rule_settings={"more_filters": {"max_filters": 200}},
+    )
+    filters = [(r.params["filters"], r.step, r.decision) for r in ledger.records()[1:]]
+    assert filters == [
+        ([4, 8], 2, "accepted"),  # +0.10: the next step is x4
+        ([8, 32], 4, "accepted"),  # +0.20 (the fake's score stops rising at 16): x8 next
+        ([32, 200], 8, "rejected"),  # x8 is 256, capped at max_filters: no gain, back to x4
+        ([32, 128], 4, "rejected"),  # back to x2
+        ([32, 64], 2, "rejected"),
+    ]

@@ -1,0 +1,41 @@
+"""Pruning through the real harness: a trial whose curve trails the best's stops (slow: Keras)."""
+
+from __future__ import annotations
+
+import pytest
+from test_warm_plan import train
+
+from mutator.training.prune import PrunePlan
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_trial_that_trails_the_best_curve_stops_after_the_grace_epochs(tmp_path):
+    best = (0.9, 0.95, 0.97, 0.98, 0.98, 0.98, 0.98, 0.98)  # far above a 4-filter model
+    plan = PrunePlan("val_accuracy", "max", best, margin=0.05, grace=2, reference_trial=3)
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    plan.write(folder)
+    metrics = train(folder / "child", epochs=8, prune_from=folder)
+    (fit,) = metrics["history"]
+    assert len(fit["epochs"]["loss"]) == 2  # stopped at the end of the grace period
+    pruned = metrics["pruned"]
+    assert pruned["epoch"] == 2 and pruned["reference"] == 0.95
+    assert pruned["value"] < 0.95 - 0.05
+    assert metrics["status"] == "ok"  # the script went on and evaluated: the search reverts it
+
+
+def test_a_trial_that_keeps_up_trains_to_its_last_epoch(tmp_path):
+    plan = PrunePlan("val_accuracy", "max", (0.05, 0.05, 0.05), margin=0.05, grace=2)
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    plan.write(folder)
+    metrics = train(folder / "child", epochs=4, prune_from=folder)
+    assert metrics["pruned"] is None and len(metrics["history"][0]["epochs"]["loss"]) == 4
+
+
+def test_the_verdict_waits_for_the_grace_period_and_reads_past_the_reference_end():
+    plan = PrunePlan("val_loss", "min", (1.0, 0.5), margin=0.1, grace=2)
+    assert plan.verdict(1, 9.0) is None  # in the grace period
+    assert plan.verdict(2, 0.55) is None  # within the margin
+    assert plan.verdict(3, 0.7) == {"epoch": 3, "value": 0.7, "reference": 0.5}  # past its end
