@@ -22,24 +22,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from mutator.containers.detect import detect_kind
 from mutator.containers.docker_api import (
-    LABEL_TRIAL_DIR,
     DockerUnavailableError,
     connect,
     container_labels,
     container_name,
     run_dir_of,
 )
+from mutator.containers.follow import supervise
 from mutator.containers.images import IMAGE_NAMES
 from mutator.containers.restarts import record_given_up, restart_count
 from mutator.containers.worker_container import ContainerWorker
@@ -47,7 +45,6 @@ from mutator.errors import MutatorError
 from mutator.training.local import QUIET_DEFAULTS
 from mutator.training.runner import (
     LOG_FILE,
-    LOG_NOTE_PREFIX,
     METRICS_FILE,
     ConcurrentRunner,
     LineCallback,
@@ -55,6 +52,7 @@ from mutator.training.runner import (
     TrialSpec,
     describe_exit,
     harness_arguments,
+    log_note,
     read_result,
 )
 from mutator.training.worker_client import trial_key
@@ -234,11 +232,14 @@ class DockerRunner(ConcurrentRunner):
                         "or use --runner local"
                     ) from None
                 except DockerException as error:
-                    _log_note(log, f"cannot create the container: {error}")
+                    log_note(log, f"cannot create the container: {error}")
                     return self._result_without_run(spec, started, log_path, error)
             finished = False
             try:
-                returncode, timed_out = self._supervise(container, log, deadline, attached)
+                returncode, timed_out = supervise(
+                    container, log, deadline, attached=attached,
+                    restart_grace=self.restart_grace, on_line=self.on_line,
+                )  # fmt: skip
                 finished = True
             finally:
                 if not finished:  # Ctrl-C or an engine error: nothing left training, nothing
@@ -246,7 +247,7 @@ class DockerRunner(ConcurrentRunner):
                         container.remove(force=True)
             seconds = time.monotonic() - started
             ending = "timed out" if timed_out else describe_exit(returncode)
-            _log_note(log, f"end: container {name} {ending} after {seconds:.1f} s")
+            log_note(log, f"end: container {name} {ending} after {seconds:.1f} s")
         cancelled = self._was_cancelled(trial_dir)
         result = read_result(
             spec, returncode=returncode, seconds=seconds, log_path=log_path,
@@ -281,11 +282,7 @@ class DockerRunner(ConcurrentRunner):
     def _run_in_worker(self, spec: TrialSpec) -> TrialResult:
         from docker.errors import DockerException, ImageNotFound
 
-        trial_dir = spec.trial_dir.resolve()
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        log_path = trial_dir / LOG_FILE
         started = time.monotonic()
-        deadline = None if spec.timeout is None else started + spec.timeout
         worker = self._worker_for(spec)
         try:
             with self._workers_lock:
@@ -296,35 +293,9 @@ class DockerRunner(ConcurrentRunner):
                 "or use --runner local"
             ) from None
         except DockerException as error:
+            log_path = spec.trial_dir.resolve() / LOG_FILE
             return self._result_without_run(spec, started, log_path, error)
-        key = trial_key(trial_dir)
-        arguments = harness_arguments(
-            spec,
-            script=str(spec.script.resolve()),
-            trial_dir=str(trial_dir),
-            source_dir=str(spec.source_dir.resolve()) if spec.source_dir else None,
-        )[2:]
-        if not worker.client.pending(key):
-            (trial_dir / METRICS_FILE).unlink(missing_ok=True)  # never read an old attempt's
-        restarts_before = worker.restarts()
-        with log_path.open("ab") as log:
-            _log_note(log, f"start in container {worker.name}: {shlex.join(arguments)}")
-        env = {**worker.environment, **spec.env}
-        worker.client.submit(key, arguments, trial_dir, env, log_path)
-        end = worker.client.wait(key, deadline)
-        cancelled = self._was_cancelled(trial_dir)
-        seconds = time.monotonic() - started
-        with log_path.open("ab") as log:
-            ending = "timed out" if end.timed_out else describe_exit(end.returncode)
-            if end.worker_died:
-                ending = f"its worker container {worker.name} stopped"
-            _log_note(log, f"end: {'cancelled' if cancelled else ending} after {seconds:.1f} s")
-        result = read_result(
-            spec, returncode=end.returncode, seconds=seconds, log_path=log_path,
-            timed_out=end.timed_out and not cancelled, cancelled=cancelled,
-        )  # fmt: skip
-        result.restarts = worker.restarts() - restarts_before
-        return result
+        return worker.run_trial(spec, self._was_cancelled)
 
     def _worker_for(self, spec: TrialSpec) -> ContainerWorker:
         run_dir = run_dir_of(spec.trial_dir.resolve())
@@ -388,7 +359,7 @@ class DockerRunner(ConcurrentRunner):
         except NotFound:
             return None
         if existing.status in ("running", "restarting"):
-            _log_note(log, f"container {name} is already running: following it")
+            log_note(log, f"container {name} is already running: following it")
             return existing
         existing.remove(force=True)
         return None
@@ -396,77 +367,10 @@ class DockerRunner(ConcurrentRunner):
     def _create(self, spec: TrialSpec, image: str, log: IO[bytes]) -> Any:
         options = self.create_options(spec, _image_pythonpath(self.client.images.get(image)))
         command = self.command(spec)
-        _log_note(log, f"start {options['name']} ({image}): {shlex.join(command)}")
+        log_note(log, f"start {options['name']} ({image}): {shlex.join(command)}")
         container = self.client.containers.create(image, command, **options)
         container.start()
         return container
-
-    def _supervise(
-        self, container: Any, log: IO[bytes], deadline: float | None, attached: bool = False
-    ):
-        """Follow the container (and any restart of it) to its end: (exit code, timed out).
-
-        Each start's output is logged from that start on (from now on when `attached` to one
-        an earlier run already logged). A container removed under us (`docker rm -f`) ends it
-        as a crash without an exit code.
-        """
-        from docker.errors import NotFound
-
-        started_at, pump = None, None
-        while True:
-            try:
-                container.reload()
-            except NotFound:
-                return None, False
-            state = container.attrs["State"]
-            if state.get("StartedAt") != started_at:
-                if started_at is not None:
-                    _log_note(log, f"container restarted at {state['StartedAt']}: following it")
-                if pump is not None:
-                    pump.join(READER_GRACE)
-                since = time.time() if attached else _timestamp(state.get("StartedAt"))
-                attached = False
-                pump = self._follow_logs(container, log, since)
-                started_at = state.get("StartedAt")
-            if state.get("Running") or state.get("Status") in ("created", "restarting"):
-                if deadline is not None and time.monotonic() >= deadline:
-                    container.kill()
-                    container.wait()
-                    pump.join(READER_GRACE)
-                    return None, True
-                time.sleep(POLL_SECONDS)
-                continue
-            code = state.get("ExitCode")
-            if code != 0 and self._restarted(container, started_at, deadline):
-                continue
-            pump.join(READER_GRACE)
-            return code, False
-
-    def _restarted(self, container: Any, started_at: str | None, deadline: float | None) -> bool:
-        """True when the container runs again within `restart_grace` (mutate monitor's doing)."""
-        from docker.errors import NotFound
-
-        trial_dir = Path(container.labels.get(LABEL_TRIAL_DIR, "/nonexistent"))
-        if self.restart_grace <= 0 or (trial_dir / METRICS_FILE).exists():
-            return False  # the harness reported: a failure of the script, not a crash
-        until = time.monotonic() + self.restart_grace
-        while time.monotonic() < until and (deadline is None or time.monotonic() < deadline):
-            time.sleep(POLL_SECONDS)
-            try:
-                container.reload()
-            except NotFound:
-                return False
-            if container.attrs["State"].get("StartedAt") != started_at:
-                return True
-        return False
-
-    def _follow_logs(self, container: Any, log: IO[bytes], since: float | None):
-        stream = container.logs(stream=True, follow=True, since=since)
-        pump = threading.Thread(
-            target=_pump, args=(stream, log, self.on_line), name="trial-log", daemon=True
-        )
-        pump.start()
-        return pump
 
     def _dispose(self, container: Any, result: TrialResult, trial_dir: Path) -> None:
         from docker.errors import DockerException
@@ -498,50 +402,8 @@ class DockerRunner(ConcurrentRunner):
         )
 
 
-def _pump(stream: Iterator[bytes], log: IO[bytes], on_line: LineCallback | None) -> None:
-    """Copy the container's output to the log as it comes, and whole lines to `on_line`."""
-    pending = b""
-    try:
-        for chunk in stream:
-            log.write(chunk)
-            log.flush()
-            if on_line is None:
-                continue
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                try:
-                    on_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
-                except Exception as error:  # noqa: BLE001 - progress must not stop a trial
-                    on_line = None
-                    _log_note(log, f"on_line callback failed, no more progress: {error!r}")
-                    break
-    except Exception:  # noqa: BLE001, S110 - the container went away under the stream
-        pass
-
-
 def _image_pythonpath(image: Any) -> str:
     for entry in image.attrs.get("Config", {}).get("Env") or []:
         if entry.startswith("PYTHONPATH="):
             return entry.split("=", 1)[1]
     return ""
-
-
-def _timestamp(started_at: str | None) -> float | None:
-    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch, for `since=`."""
-    if not started_at or started_at.startswith("0001-"):
-        return None
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", started_at)
-    if match is None:
-        return None
-    whole = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC).timestamp()
-    return whole + float(match.group(2) or 0.0)
-
-
-def _log_note(log: IO[bytes], text: str) -> None:
-    log.write(f"{LOG_NOTE_PREFIX} {_now()}: {text}\n".encode())
-    log.flush()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,17 @@ from mutator.containers.docker_api import (
 )
 from mutator.containers.restarts import restart_count
 from mutator.training import worker as protocol
-from mutator.training.worker_client import WorkerClient
+from mutator.training.runner import (
+    LOG_FILE,
+    METRICS_FILE,
+    TrialResult,
+    TrialSpec,
+    describe_exit,
+    harness_arguments,
+    log_note,
+    read_result,
+)
+from mutator.training.worker_client import WorkerClient, trial_key
 
 SPOOL = ".worker"
 ALIVE_CHECK_SECONDS = 0.5  # between two looks at the container (an API call each)
@@ -163,6 +174,45 @@ class ContainerWorker:
             self.restart_grace > 0 and now - (self._down_since or now) < self.restart_grace
         )
         return self._alive
+
+    def run_trial(self, spec: TrialSpec, cancelled: Callable[[Path], bool]) -> TrialResult:
+        """Hand the trial to the worker in the (running) container and follow it to its end.
+
+        `cancelled(trial_dir)` says whether the runner cancelled it meanwhile.
+        """
+        trial_dir = spec.trial_dir.resolve()
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        log_path = trial_dir / LOG_FILE
+        started = time.monotonic()
+        deadline = None if spec.timeout is None else started + spec.timeout
+        key = trial_key(trial_dir)
+        arguments = harness_arguments(
+            spec,
+            script=str(spec.script.resolve()),
+            trial_dir=str(trial_dir),
+            source_dir=str(spec.source_dir.resolve()) if spec.source_dir else None,
+        )[2:]
+        if not self.client.pending(key):
+            (trial_dir / METRICS_FILE).unlink(missing_ok=True)  # never read an old attempt's
+        restarts_before = self.restarts()
+        with log_path.open("ab") as log:
+            log_note(log, f"start in container {self.name}: {shlex.join(arguments)}")
+        env = {**self.environment, **spec.env}
+        self.client.submit(key, arguments, trial_dir, env, log_path)
+        end = self.client.wait(key, deadline)
+        was_cancelled = cancelled(trial_dir)
+        seconds = time.monotonic() - started
+        with log_path.open("ab") as log:
+            ending = "timed out" if end.timed_out else describe_exit(end.returncode)
+            if end.worker_died:
+                ending = f"its worker container {self.name} stopped"
+            log_note(log, f"end: {'cancelled' if was_cancelled else ending} after {seconds:.1f} s")
+        result = read_result(
+            spec, returncode=end.returncode, seconds=seconds, log_path=log_path,
+            timed_out=end.timed_out and not was_cancelled, cancelled=was_cancelled,
+        )  # fmt: skip
+        result.restarts = self.restarts() - restarts_before
+        return result
 
     def restarts(self) -> int:
         """How many times the monitor restarted this container so far."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mutator.search.hillclimb import reached
 from mutator.search.ledger import Ledger, TrialRecord, final_best
+from mutator.search.state import reached
 from mutator.training.metrics import infer_mode
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mutator.engine.rewrite import unified_diff
-from mutator.search.hillclimb import reached
 from mutator.search.ledger import Ledger, TrialRecord, final_best
+from mutator.search.state import reached
 from mutator.training.metrics import infer_mode
 
 MAX_DIFF_LINES = 200

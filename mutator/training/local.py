@@ -25,14 +25,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import mutator
 from mutator.training.runner import (
     LOG_FILE,
-    LOG_NOTE_PREFIX,
     METRICS_FILE,
     ConcurrentRunner,
     LineCallback,
@@ -40,6 +38,7 @@ from mutator.training.runner import (
     TrialSpec,
     describe_exit,
     harness_arguments,
+    log_note,
     read_result,
 )
 from mutator.training.worker_client import WorkerClient, trial_key
@@ -136,7 +135,7 @@ class LocalRunner(ConcurrentRunner):
         worker = self._worker_for_trial() if self.worker else None
         if worker is None and self.worker and self._broken:
             with log_path.open("ab") as log:
-                _log_note(log, f"no warm worker ({self._broken}): a fresh process")
+                log_note(log, f"no warm worker ({self._broken}): a fresh process")
         if worker is not None:
             return self._run_in_worker(worker, spec, trial_dir, log_path)
         return self._run_in_subprocess(spec, trial_dir, log_path)
@@ -146,7 +145,7 @@ class LocalRunner(ConcurrentRunner):
         command = self.command(spec)
         started = time.monotonic()
         with log_path.open("ab") as log:
-            _log_note(log, f"start {shlex.join(command)}")
+            log_note(log, f"start {shlex.join(command)}")
             try:
                 process = subprocess.Popen(
                     command,
@@ -159,7 +158,7 @@ class LocalRunner(ConcurrentRunner):
                     preexec_fn=_die_with_parent,
                 )
             except OSError as error:
-                _log_note(log, f"cannot start: {error}")
+                log_note(log, f"cannot start: {error}")
                 return TrialResult(
                     "crashed",
                     None,
@@ -175,7 +174,7 @@ class LocalRunner(ConcurrentRunner):
             cancelled = self._ended(trial_dir)
             seconds = time.monotonic() - started
             ending = "cancelled" if cancelled else "timed out" if timed_out else None
-            _log_note(log, f"end: {ending or describe_exit(process.returncode)} after {seconds:.1f} s")
+            log_note(log, f"end: {ending or describe_exit(process.returncode)} after {seconds:.1f} s")
         return read_result(
             spec,
             returncode=process.returncode,
@@ -194,7 +193,7 @@ class LocalRunner(ConcurrentRunner):
         key = trial_key(trial_dir)
         arguments = self._harness_arguments(spec)[2:]  # after `-m mutator.training.harness`
         with log_path.open("ab") as log:
-            _log_note(log, f"start in worker {worker.process.pid}: {shlex.join(arguments)}")
+            log_note(log, f"start in worker {worker.process.pid}: {shlex.join(arguments)}")
         worker.client.submit(key, arguments, trial_dir, self.environment(spec), log_path)
         self._started(trial_dir, lambda: worker.client.cancel(key))
         end = worker.client.wait(key, deadline)
@@ -207,7 +206,7 @@ class LocalRunner(ConcurrentRunner):
                 ending = "cancelled"
             else:
                 ending = "timed out" if end.timed_out else describe_exit(end.returncode)
-            _log_note(log, f"end: {ending} after {seconds:.1f} s")
+            log_note(log, f"end: {ending} after {seconds:.1f} s")
         result = read_result(
             spec,
             returncode=end.returncode,
@@ -348,17 +347,11 @@ def _pump(stream: IO[bytes], log: IO[bytes], on_line: LineCallback | None) -> No
                     on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                 except Exception as error:  # noqa: BLE001 - progress display must not stop a trial
                     on_line = None
-                    _log_note(log, f"on_line callback failed, no more progress: {error!r}")
+                    log_note(log, f"on_line callback failed, no more progress: {error!r}")
     except (OSError, ValueError):
         pass  # the log was closed under us after READER_GRACE; nothing left to save
     finally:
         stream.close()
-
-
-def _log_note(log: IO[bytes], text: str) -> None:
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    log.write(f"{LOG_NOTE_PREFIX} {stamp}: {text}\n".encode())
-    log.flush()
 
 
 def _die_with_parent() -> None:

@@ -20,8 +20,9 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 TrialStatus = Literal["ok", "failed", "nan", "no_metric", "timeout", "crashed", "cancelled"]
 HARNESS_STATUSES = frozenset({"ok", "failed", "nan", "no_metric"})
@@ -144,6 +145,14 @@ def harness_arguments(
     if source_dir is not None:
         arguments += ["--source-dir", source_dir]
     return [*arguments, "--", *spec.script_args]
+
+
+def log_note(log: IO[bytes], text: str) -> None:
+    """A line of the runner's own in the trial's log.txt, marked so it is never read as the
+    trial's output (`last_log_line` skips it)."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    log.write(f"{LOG_NOTE_PREFIX} {stamp}: {text}\n".encode())
+    log.flush()
 
 
 def describe_exit(returncode: int | None) -> str:

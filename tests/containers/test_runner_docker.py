@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from mutator.containers.follow import timestamp as _timestamp
 from mutator.containers.runner import (
     DockerRunner,
     DockerUnavailableError,
-    _timestamp,
     connect,
     container_labels,
     container_name,

@@ -1,0 +1,102 @@
+"""What a trial is given besides its script: where it starts from, what it must keep up with,
+and how it runs (its share of the cores, its timeout, its seed).
+
+The search writes the first two into the trial folder (`warm.json`, `prune.json`), where the
+harness finds them under any runner; the rest becomes the runner's `TrialSpec`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mutator.engine.candidate import Candidate
+from mutator.search.config import TuneSettings, cores
+from mutator.search.ledger import Ledger
+from mutator.search.state import SearchState
+from mutator.training.prune import PrunePlan, watched_key
+from mutator.training.runner import TrialSpec
+from mutator.training.warm_plan import CONTINUE, TRANSFER, WarmPlan
+
+
+def warm_plan(
+    ledger: Ledger, state: SearchState, candidate: Candidate, settings: TuneSettings
+) -> tuple[WarmPlan | None, str]:
+    """Where a child of the best may start from, or why it starts from scratch."""
+    if not settings.warm_start:
+        return None, "warm start is off"
+    parent = state.weights_id
+    kept = ledger.keep_weights(parent) if parent is not None else None
+    if parent is None or kept is None:
+        return None, "its parent saved no model to start from"
+    fits = fit_count(ledger.trial_dir(parent))
+    if fits != 1:
+        return None, f"the script calls fit {fits} times; only one fit can be continued"
+    if candidate.rule == "more_epochs":
+        old = (candidate.params.get("epochs") or [None])[0]
+        if not isinstance(old, int):
+            return None, "the parent's epochs are not known"
+        return WarmPlan(CONTINUE, parent, str(kept), epochs_done=old), ""
+    return WarmPlan(TRANSFER, parent, str(kept), share=settings.warm_share), ""
+
+
+def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
+    """The best's curve a candidate must keep up with, when pruning is on and there is one."""
+    if not settings.prune:
+        return None
+    watched = watched_key(state.best_history)
+    if watched is None:
+        return None
+    key, mode = watched
+    curve = tuple(v for v in state.best_history.get(key, []) if v is not None)
+    return PrunePlan(
+        key,
+        mode,
+        curve,
+        margin=settings.prune_margin,
+        grace=settings.prune_grace,
+        reference_trial=state.weights_id,
+    )
+
+
+def trial_spec(
+    script: Path,
+    ledger: Ledger,
+    state: SearchState,
+    folder: Path,
+    settings: TuneSettings,
+    side_by_side: int,
+    warm: bool,
+) -> TrialSpec:
+    """The runner's view of a trial: its files, timeout, seed and share of the cores."""
+    remaining = None
+    if settings.time_budget is not None:
+        remaining = max(1.0, settings.time_budget - state.seconds)
+    timeout = min(filter(None, [settings.trial_timeout, remaining]), default=None)
+    env = seed_env(settings.seed)
+    if side_by_side > 1:
+        env["MUTATOR_THREADS"] = str(max(1, cores() // side_by_side))
+    return TrialSpec(
+        script=folder / script.name,
+        trial_dir=folder,
+        metric=settings.metric,
+        mode=settings.mode,
+        metric_regex=settings.metric_regex,
+        timeout=timeout,
+        script_args=settings.script_args,
+        env=env,
+        source_dir=script.resolve().parent,
+        read_only_dirs=(ledger.weights_dir,) if warm else (),
+    )
+
+
+def fit_count(trial_dir: Path) -> int:
+    try:
+        metrics = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    return len(metrics.get("history") or [])
+
+
+def seed_env(seed: int | None) -> dict[str, str]:
+    return {} if seed is None else {"MUTATOR_SEED": str(seed), "PYTHONHASHSEED": str(seed)}

@@ -1,0 +1,159 @@
+"""What the search knows, and how one round of the ledger changes it.
+
+`SearchState` is derived entirely from the ledger and the trial folders: `absorb` folds one
+round's records into it, and it is the same function for a live run and for the rebuild of a
+killed one, so a resumed run makes the very decisions the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from mutator.search import steps
+from mutator.search.ledger import TrialRecord
+
+
+@dataclass
+class SearchState:
+    """What the search knows, derived entirely from the ledger and the trial folders."""
+
+    best_source: str
+    best_id: int | None = None
+    best_value: float | None = None
+    best_history: dict[str, list[float]] = field(default_factory=dict)
+    best_confirmed: bool = True  # the best's value comes from training from scratch
+    weights_id: int | None = None  # the trial whose model is the best script's, for children
+    mode: str = "max"
+    refused: set[str] = field(default_factory=set)  # tried, reverted: never again
+    beaten: set[str] = field(default_factory=set)  # improved but lost a round: later again
+    push_rule: str | None = None  # the rule just accepted: tried again first
+    levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
+    trials: int = 0
+    rounds: int = 0
+    seconds: float = 0.0  # wall seconds: each round counts as its longest trial
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reason: str  # target | max_trials | time_budget | exhausted
+    state: SearchState
+    records: list[TrialRecord]
+    run_dir: Path
+
+    @property
+    def reached(self) -> bool:
+        return self.reason == "target"
+
+    @property
+    def baseline(self) -> TrialRecord | None:
+        return next(
+            (r for r in self.records if r.decision == "baseline" and r.status == "ok"), None
+        )
+
+    @property
+    def best(self) -> TrialRecord | None:
+        """The best trial, carrying its from-scratch value when it was confirmed."""
+        best = next((r for r in self.records if r.id == self.state.best_id), None)
+        if best is None or best.value == self.state.best_value:
+            return best
+        return replace(best, value=self.state.best_value)
+
+
+def address_key(address: dict) -> str:
+    return json.dumps(address, sort_keys=True)
+
+
+def improves(value: float | None, best: float | None, mode: str, margin: float) -> bool:
+    if value is None or math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value > best + margin if mode == "max" else value < best - margin
+
+
+# Keras reports float32 metrics: 342/360 arrives as 0.949999988, which must count as 0.95.
+TARGET_TOLERANCE = 1e-6
+
+
+def reached(value: float | None, target: float | None, mode: str) -> bool:
+    if value is None or target is None:
+        return False
+    if mode == "max":
+        return value >= target - TARGET_TOLERANCE
+    return value <= target + TARGET_TOLERANCE
+
+
+
+
+def gap(state: SearchState, target: float | None) -> float | None:
+    """How far the best is from the target (positive: short of it), when both are known."""
+    if target is None or state.best_value is None:
+        return None
+    return target - state.best_value if state.mode == "max" else state.best_value - target
+
+
+def absorb(
+    state: SearchState,
+    records: Sequence[TrialRecord],
+    sources: Sequence[str | None],
+    target: float | None,
+    mode_of: Callable[[TrialRecord], str],
+) -> None:
+    """Fold one round's records into the state (the same code for a run and its rebuild).
+
+    `sources` are the accepted trials' scripts (None for the others); `mode_of` tells a
+    baseline's direction (max or min) from its trial folder.
+    """
+    state.rounds += 1
+    state.seconds += max((r.seconds for r in records), default=0.0)
+    before, sign = state.best_value, 1 if state.mode == "max" else -1
+    first_level = steps.initial_level(gap(state, target))  # as _candidates proposed it
+    for record in records:
+        if record.rule in steps.ADAPTIVE and record.decision in ("accepted", "rejected"):
+            gain = None
+            if record.value is not None and before is not None:
+                gain = sign * (record.value - before)
+            state.levels[record.rule] = steps.next_level(
+                state.levels.get(record.rule, first_level),
+                record.decision,
+                gain,
+                record.beaten_by is not None,
+            )
+    accepted = None
+    for record, source in zip(records, sources, strict=True):
+        state.trials += record.decision != "confirm"  # a confirm is beyond the budget
+        if record.decision == "baseline":
+            if record.status != "ok":
+                continue  # a failed baseline (e.g. killed by the OOM killer) is run again
+            state.best_id, state.best_value = record.id, record.value
+            state.best_history, state.best_confirmed = record.history, True
+            state.weights_id = record.id
+            state.mode = mode_of(record)
+        elif record.decision == "accepted":
+            assert source is not None
+            accepted = record
+            state.best_source = source
+            state.best_id, state.best_value = record.id, record.value
+            state.best_history = record.history
+            state.best_confirmed = record.start != "warm"
+            state.weights_id = record.id
+            state.beaten.discard(address_key(record.address))
+        elif record.decision == "confirm":
+            if record.parent != state.best_id:
+                continue  # it confirmed a best that a trial of its round replaced
+            state.best_confirmed = True
+            state.best_value = record.value if record.status == "ok" else None
+            if record.status == "ok":
+                state.best_history, state.weights_id = record.history, record.id
+        elif record.status == "cancelled":
+            continue  # stopped unfinished when its round was decided: it says nothing
+        elif record.beaten_by is not None:
+            state.beaten.add(address_key(record.address))
+        else:
+            state.refused.add(address_key(record.address))
+    if any(r.decision in ("accepted", "rejected") for r in records):
+        state.push_rule = accepted.rule if accepted is not None else None
