@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mutator.engine.callargs import find_arg
+from mutator.engine.callargs import find_arg, tidy_call
 from mutator.engine.model_view import Layer, ModelView
+
+
+def in_model(layer: Layer) -> str:
+    """` in build_features()` for a layer of a model the trained one is composed of, else "":
+    a description says which model a change edits."""
+    return f" in {layer.model}" if layer.model else ""
 
 
 def quote_of(view: ModelView, near: cst.Call | None = None) -> str:
@@ -59,6 +65,19 @@ def with_keyword(
 
 
 def sibling_callee(layer: Layer, class_name: str) -> str:
-    """How the script would spell `class_name` next to `layer` (`layers.Conv2D` -> `layers.X`)."""
-    prefix, dot, _ = layer.written_as.rpartition(".")
+    """How the script would spell `class_name` next to `layer` (`layers.Conv2D` -> `layers.X`).
+
+    Next to a user's subclass of a layer, the spelling of its Keras base is the one followed.
+    """
+    prefix, dot, _ = layer.style_callee.rpartition(".")
     return f"{prefix}{dot}{class_name}"
+
+
+def clone(layer: Layer, drop_keywords: frozenset[str]) -> cst.Call:
+    """A new layer like `layer`: its call on one line, minus `drop_keywords`, and written as the
+    Keras base class when `layer` is an instance of a user's subclass (which may mean more)."""
+    assert layer.call is not None
+    call = tidy_call(layer.call, drop_keywords)
+    if layer.written_base is not None:
+        call = call.with_changes(func=cst.parse_expression(layer.written_base))
+    return call

@@ -14,7 +14,7 @@ from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_af
 from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS, spatial_rank
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example
-from rules._style import quote_of, sibling_callee, string, with_keyword
+from rules._style import clone, in_model, quote_of, sibling_callee, string, with_keyword
 
 # Arguments that belong to one layer only and must not be copied into a new one.
 ONE_OF_A_KIND = frozenset({"input_shape", "input_dim", "batch_input_shape", "name"})
@@ -103,7 +103,7 @@ class AddConvBlock:
         if filters is None:
             raise CannotInsert(f"the filters of layer {conv.index} are not a literal to build on")
         new_filters = min(filters * self.filters_factor, self.max_filters)
-        new_conv = tidy_call(conv.call, ONE_OF_A_KIND)
+        new_conv = clone(conv, ONE_OF_A_KIND)
         new_conv = with_keyword(new_conv, "filters", integer(new_filters), position=0)
         pool_call, edits = self._pool(view, conv)
         if not self._fits(view, anchor, new_conv, pool_call, conv.kind):
@@ -118,7 +118,7 @@ class AddConvBlock:
             self.name,
             anchor.index,
             {"after": anchor.index, "filters": new_filters},
-            f"after layer {anchor.index}: new {conv.kind}({new_filters}) + pooling block",
+            f"after layer {anchor.index}{in_model(anchor)}: new {conv.kind}({new_filters}) + pooling block",
             edits,
         )
 
@@ -135,8 +135,8 @@ class AddConvBlock:
         call = cst.parse_expression(f"{sibling_callee(conv, class_name)}({size})")
         assert isinstance(call, cst.Call)
         edits: tuple[Edit, ...] = ()
-        if "." not in conv.written_as and not view.star_import:
-            edits = import_edit(view, conv.written_as, class_name)
+        if "." not in conv.style_callee and not view.star_import:
+            edits = import_edit(view, conv.style_callee, class_name)
         return call, edits
 
     def _fits(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.engine.callargs import integer, tidy_call
+from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, insert_layers_after
 from mutator.engine.model_view import ModelView
 from rules._rule import Example
-from rules._style import quote_of, string, with_keyword
+from rules._style import clone, in_model, quote_of, string, with_keyword
 from rules.add_conv_block import ONE_OF_A_KIND
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
@@ -64,11 +64,14 @@ class AddDense:
             return [Skip(self.name, output.index, f"already {len(hidden)} hidden Dense layers")]
         assert output.call is not None
         if hidden and hidden[-1].call is not None:
-            new = tidy_call(hidden[-1].call, ONE_OF_A_KIND)
+            new = clone(hidden[-1], ONE_OF_A_KIND)
             units = hidden[-1].int_arg(0, "units", "output_dim")
+            if units is None:  # `Dense(units)` in a loop: the loop's variable means nothing here
+                new = with_keyword(new, "units", integer(self.units), position=0)
+                units = self.units
         else:
             quote = quote_of(view, output.call)
-            new = tidy_call(output.call, ONE_OF_A_KIND)
+            new = clone(output, ONE_OF_A_KIND)
             new = with_keyword(new, "units", integer(self.units), position=0)
             new = with_keyword(new, "activation", string(self.activation, quote), position=1)
             units = self.units
@@ -82,7 +85,7 @@ class AddDense:
                 self.name,
                 anchor.index,
                 {"after": anchor.index, "units": units},
-                f"after layer {anchor.index}: new hidden Dense({units if units is not None else '?'})",
+                f"after layer {anchor.index}{in_model(anchor)}: new hidden Dense({units if units is not None else '?'})",
                 edits,
             )
         ]

@@ -12,7 +12,7 @@ from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_af
 from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example
-from rules._style import sibling_callee
+from rules._style import in_model, sibling_callee
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
 _CONV = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D\n"
@@ -109,7 +109,7 @@ class AddDropout:
             self.name,
             dropout.index,
             {"rate": [rate, self.second_rate]},
-            f"layer {dropout.index} ({dropout.written_as}): rate {rate:g} -> {self.second_rate:g}",
+            f"layer {dropout.index} ({dropout.written_as}{in_model(dropout)}): rate {rate:g} -> {self.second_rate:g}",
             (Replace(rate_arg.value, cst.Float(repr(self.second_rate))),),
         )
 
@@ -118,14 +118,14 @@ class AddDropout:
         call = cst.parse_expression(f"{sibling_callee(like, 'Dropout')}({self.first_rate!r})")
         assert isinstance(call, cst.Call)
         edits: tuple[Edit, ...] = ()
-        if "." not in like.written_as and not view.star_import:
-            edits = import_edit(view, like.written_as, "Dropout")
+        if "." not in like.style_callee and not view.star_import:
+            edits = import_edit(view, like.style_callee, "Dropout")
         edits += insert_layers_after(view, anchor, [call])
         return Candidate(
             self.name,
             anchor.index,
             {"after": anchor.index, "rate": [0, self.first_rate]},
-            f"after layer {anchor.index}: new Dropout({self.first_rate:g})",
+            f"after layer {anchor.index}{in_model(anchor)}: new Dropout({self.first_rate:g})",
             edits,
         )
 

@@ -13,6 +13,7 @@ from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example
+from rules._style import in_model
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
 
@@ -38,6 +39,12 @@ class LargerKernel:
             + "model = Sequential()\nmodel.add(Conv2D(32, (5, 5), input_shape=(28, 28, 1)))\n",
         ),
         Example(
+            "from keras.models import Sequential\nfrom keras.layers import Convolution2D\n"
+            "model = Sequential()\nmodel.add(Convolution2D(32, 3, 3, input_shape=(28, 28, 1)))\n",
+            "from keras.models import Sequential\nfrom keras.layers import Convolution2D\n"
+            "model = Sequential()\nmodel.add(Convolution2D(32, 5, 5, input_shape=(28, 28, 1)))\n",
+        ),
+        Example(
             "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=3)])\n",
             "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=5)])\n",
         ),
@@ -58,6 +65,9 @@ class LargerKernel:
 
     def _propose_one(self, view: ModelView, layer: Layer, ops: list) -> Proposal:
         arg = layer.arg(1, "kernel_size")
+        legacy = _keras1_rows_cols(layer)
+        if legacy is not None:
+            return self._propose_rows_cols(layer, legacy)
         if arg is None:
             return Skip(self.name, layer.index, "kernel_size not given")
         single = literal_int(arg.value)
@@ -93,9 +103,38 @@ class LargerKernel:
             self.name,
             layer.index,
             {"kernel": [list(old), list(new)]},
-            f"layer {layer.index} ({layer.written_as}): kernel {_fmt(old)} -> {_fmt(new)}",
+            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): kernel {_fmt(old)} -> {_fmt(new)}",
             edits,
         )
+
+
+    def _propose_rows_cols(self, layer: Layer, args: tuple[cst.Arg, cst.Arg]) -> Proposal:
+        """Keras 1's `Convolution2D(nb_filter, nb_row, nb_col)`: both numbers are the kernel."""
+        old = tuple(literal_int(arg.value) or 0 for arg in args)
+        new = tuple(min(k + self.step, self.max_kernel) for k in old)
+        if new == old:
+            return Skip(self.name, layer.index, f"kernel {old} is at the cap ({self.max_kernel})")
+        return Candidate(
+            self.name,
+            layer.index,
+            {"kernel": [list(old), list(new)]},
+            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): "
+            f"kernel {_fmt(old)} -> {_fmt(new)} (Keras 1 nb_row, nb_col)",
+            tuple(Replace(arg.value, integer(value)) for arg, value in zip(args, new, strict=True)),
+        )
+
+
+def _keras1_rows_cols(layer: Layer) -> tuple[cst.Arg, cst.Arg] | None:
+    """`Convolution2D(4, 3, 3)`: Keras 1 (and Keras 2's legacy support) read the two numbers
+    after the filters as the kernel's rows and columns, not as a kernel and strides."""
+    if not layer.written_as.endswith("Convolution2D") or layer.call is None:
+        return None
+    rows, cols = layer.arg(1), layer.arg(2)
+    if rows is None or cols is None or rows.keyword is not None or cols.keyword is not None:
+        return None
+    if literal_int(rows.value) is None or literal_int(cols.value) is None:
+        return None
+    return rows, cols
 
 
 def _fmt(kernel: tuple[int, ...]) -> str:

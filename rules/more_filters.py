@@ -10,6 +10,7 @@ from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import ModelView
 from rules._rule import Example
+from rules._style import in_model
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense\n"
 _KERAS = "import keras\nfrom keras import layers\n"
@@ -71,7 +72,7 @@ class MoreFilters:
                     self.name,
                     layer.index,
                     {"filters": [value, new]},
-                    f"layer {layer.index} ({layer.written_as}): filters {value} -> {new}",
+                    f"layer {layer.index} ({layer.written_as}{in_model(layer)}): filters {value} -> {new}",
                     (Replace(arg.value, integer(new)),),
                 )
             )

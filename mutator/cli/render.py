@@ -69,7 +69,9 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
         f"style {view.style}, input shape {view.input_shape or 'unknown'}"
     )
     table = Table()
-    for column in ("site", "layer", "written as", "arguments"):
+    composed = any(layer.model for layer in view.layers)
+    columns = ("site", "layer", "written as", "arguments", *(("model",) if composed else ()))
+    for column in columns:
         table.add_column(column)
     for layer in view.layers:
         arguments = (
@@ -77,7 +79,11 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
             if layer.call
             else "?"
         )
-        table.add_row(str(layer.index), layer.kind, layer.written_as, arguments)
+        written = layer.written_as
+        if layer.written_base:
+            written += f" (a {layer.written_base})"
+        model = (layer.model or view.name,) if composed else ()
+        table.add_row(str(layer.index), layer.kind, written, arguments, *model)
     console.print(table)
     epochs = view.epochs
     console.print(f"epochs: {epochs.detail if epochs else 'no fit call found'}")

@@ -26,7 +26,7 @@ DEFAULT_IMAGES = {
     "ann": "mutator-keras:latest",
     "sklearn": "mutator-sklearn:latest",
 }
-KERAS_MODULES = frozenset({"keras", "tensorflow", "tf_keras"})
+KERAS_MODULES = frozenset({"keras", "keras_core", "tensorflow", "tf_keras"})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from libcst.helpers import get_full_name_for_node
 
 from mutator.engine import keras_names
 from mutator.engine.facts import AddCall, Assignment, Construction, FitCall, ScriptFacts
-from mutator.engine.names import Bindings
+from mutator.engine.names import LOCAL_CLASS, Bindings
 from mutator.engine.walk import walk
 
 
@@ -53,8 +53,33 @@ class _FactCollector:
         self._exit()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.bindings.bind(node.name)
+        marker = self._classify(node)
+        if marker is not None:
+            self.bindings.bind_marker(node.name.value, marker)
+        else:
+            self.bindings.bind(node.name)
         self._enter("class", node.name.value)
+
+    def _classify(self, node: cst.ClassDef) -> str | None:
+        """A marker binding for a subclass of a Keras layer (its kind is the base's), else None;
+        a subclass of keras.Model is noted, so the locator can say why it cannot read it."""
+        for base in node.bases:
+            qualified = self.bindings.resolve(base.value)
+            if qualified is None:
+                continue
+            if keras_names.is_functional_model(qualified) or keras_names.is_sequential(qualified):
+                self.facts.model_subclasses.append(node.name.value)
+                return None
+            inherited = self.facts.layer_subclasses.get(qualified)
+            cls = keras_names.layer_class(qualified)
+            if cls is not None or inherited is not None:
+                marker = f"{LOCAL_CLASS}{self._scope}.{node.name.value}"
+                base_code = self.facts.module.code_for_node(base.value)
+                kind = keras_names.canonical_kind(cls) if cls is not None else inherited[0]
+                written = base_code if cls is not None else inherited[1]
+                self.facts.layer_subclasses[marker] = (kind, written)
+                return marker
+        return None
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
         self._exit()
@@ -114,7 +139,10 @@ class _FactCollector:
             self.facts.assignments.append(
                 Assignment(self._scope, self._order, target, node.value, statement)
             )
-        # The value is resolved against the bindings before this assignment, as Python does.
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        # Bound once the value is read: `layers = [layers.Conv2D(...)]` still means the module
+        # inside the list, as Python evaluates it.
         for target in node.targets:
             self.bindings.bind(target.target, node.value)
 
@@ -124,6 +152,8 @@ class _FactCollector:
             self.facts.assignments.append(
                 Assignment(self._scope, self._order, node.target, node.value, statement)
             )
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         self.bindings.bind(node.target, node.value)
 
     def visit_Return(self, node: cst.Return) -> None:
@@ -150,14 +180,15 @@ class _FactCollector:
         if not isinstance(func, cst.Attribute):
             return
         method = func.attr.value
-        if method == "add" and len(node.args) == 1 and statement is not None:
+        if method in ("add", "append") and len(node.args) == 1 and statement is not None:
             receiver = self.facts.module.code_for_node(func.value)
             in_loop = self._loops[-1] > 0
-            self.facts.adds.append(
-                AddCall(
-                    self._scope, self._order, receiver, node, statement, in_loop, self._depth[-1]
-                )
+            found = AddCall(
+                self._scope, self._order, receiver, node, statement, in_loop, self._depth[-1], method
             )
+            (self.facts.adds if method == "add" else self.facts.appends).append(found)
+        elif method == "DEFINE_integer":
+            self.facts.flag_defines.append(node)
         elif method in ("fit", "fit_generator"):
             receiver = self.facts.module.code_for_node(func.value)
             self.facts.fits.append(FitCall(self._scope, self._order, receiver, node))
@@ -165,6 +196,10 @@ class _FactCollector:
             self.facts.arguments.append(node)
 
     def _layer_kind(self, node: cst.Call, qualified: str | None) -> str | None:
+        subclass = self.facts.layer_subclasses.get(qualified or "")
+        if subclass is not None:
+            self.facts.layer_bases[node] = subclass[1]
+            return subclass[0]
         if qualified is not None:
             cls = keras_names.layer_class(qualified)
             if cls is not None:

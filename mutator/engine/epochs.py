@@ -1,9 +1,13 @@
-"""Where a `fit` call's epochs really come from: a literal, a constant, a variable, a parameter's
-default or an argparse default, so `more_epochs` edits the one place the number is written."""
+"""Where a `fit` call's epochs really come from, so `more_epochs` edits the one place the number is
+written: a literal (`epochs=` or Keras 1's `nb_epoch=`), a constant, a variable, a parameter's
+default, an argparse default, an absl flag's default (`flags.DEFINE_integer("epochs", 10, ...)`
+read as `FLAGS.epochs`), a defaults dict (`dict(epochs=27)` read as `config.epochs`), or an
+expression (`int(math.ceil(12 / n))`), which is multiplied, never evaluated."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import libcst as cst
 
@@ -22,7 +26,10 @@ def resolve_epochs(fit: FitCall, facts: ScriptFacts) -> EpochsSite:
     arg = find_arg(call, _EPOCHS_POSITION.get(method, 3), "epochs", "nb_epoch")
     if arg is None:
         return EpochsSite("default", 1, None, call, "not given: Keras trains 1 epoch")
-    return _resolve(arg.value, fit, facts, hops=0)
+    site = _resolve(arg.value, fit, facts, hops=0)
+    if arg.keyword is not None and arg.keyword.value == "nb_epoch" and site.kind == "literal":
+        return replace(site, detail=site.detail.replace("epochs=", "nb_epoch=", 1))  # Keras 1
+    return site
 
 
 def _resolve(expr: cst.BaseExpression, fit: FitCall, facts: ScriptFacts, hops: int) -> EpochsSite:
@@ -36,8 +43,57 @@ def _resolve(expr: cst.BaseExpression, fit: FitCall, facts: ScriptFacts, hops: i
     if isinstance(expr, cst.Name):
         return _resolve_name(expr.value, fit, facts, hops)
     if isinstance(expr, cst.Attribute):
-        return _resolve_argparse(expr.attr.value, code, fit, facts)
-    return _unresolved(fit, code, "not a literal, a constant, a variable or an argparse default")
+        return _resolve_option(expr.attr.value, code, fit, facts)
+    if isinstance(expr, cst.Call | cst.BinaryOperation | cst.UnaryOperation):
+        return EpochsSite("expression", None, expr, fit.call, f"epochs={code}, computed")
+    return _unresolved(fit, code, "not a literal, a constant, a variable or an option's default")
+
+
+def _resolve_option(attr: str, code: str, fit: FitCall, facts: ScriptFacts) -> EpochsSite:
+    """`args.epochs`, `FLAGS.epochs`, `config.epochs`: argparse, absl, then a defaults dict."""
+    for resolve in (_resolve_argparse, _resolve_flag, _resolve_config):
+        site = resolve(attr, code, fit, facts)
+        if site is not None:
+            return site
+    return _unresolved(fit, code, "not a literal, a constant, a variable or an option's default")
+
+
+def _resolve_flag(attr: str, code: str, fit: FitCall, facts: ScriptFacts) -> EpochsSite | None:
+    for call in facts.flag_defines:
+        name = find_arg(call, 0, "name")
+        if name is None or literal_str(name.value) != attr:
+            continue
+        default = find_arg(call, 1, "default")
+        value = literal_int(default.value) if default is not None else None
+        if default is None or value is None:
+            return _unresolved(fit, code, f"the absl flag {attr!r} has no literal default")
+        return EpochsSite(
+            "flag", value, default.value, fit.call, f"absl flag --{attr} default={value}"
+        )
+    return None
+
+
+def _resolve_config(attr: str, code: str, fit: FitCall, facts: ScriptFacts) -> EpochsSite | None:
+    """`dict(epochs=27)` or `{"epochs": 27}` somewhere in the script, when there is only one."""
+    found: list[tuple[cst.BaseExpression, str]] = []
+    for assignment in facts.assignments:
+        value = assignment.value
+        where = facts.module.code_for_node(assignment.target)
+        if isinstance(value, cst.Call) and getattr(value.func, "value", None) == "dict":
+            arg = find_arg(value, None, attr)
+            if arg is not None:
+                found.append((arg.value, f"{where} = dict({attr}=...)"))
+        elif isinstance(value, cst.Dict):
+            for element in value.elements:
+                if isinstance(element, cst.DictElement) and literal_str(element.key) == attr:
+                    found.append((element.value, f"{where} = {{{attr!r}: ...}}"))
+    if len(found) != 1:
+        return None
+    node, where = found[0]
+    value = literal_int(node)
+    if value is None:
+        return _unresolved(fit, code, f"the default {attr} in {where} is not a literal")
+    return EpochsSite("config", value, node, fit.call, f"default {attr}={value} in {where}")
 
 
 def _resolve_name(name: str, fit: FitCall, facts: ScriptFacts, hops: int) -> EpochsSite:
@@ -84,7 +140,9 @@ def _parameter_default(function: cst.FunctionDef | None, name: str) -> cst.BaseE
     return None
 
 
-def _resolve_argparse(dest: str, code: str, fit: FitCall, facts: ScriptFacts) -> EpochsSite:
+def _resolve_argparse(
+    dest: str, code: str, fit: FitCall, facts: ScriptFacts
+) -> EpochsSite | None:
     for call in facts.arguments:
         if _argparse_dest(call) != dest:
             continue
@@ -98,7 +156,7 @@ def _resolve_argparse(dest: str, code: str, fit: FitCall, facts: ScriptFacts) ->
         return EpochsSite(
             "argparse", value, default.value, fit.call, f"argparse {flag} default={value}"
         )
-    return _unresolved(fit, code, "not a literal, a constant, a variable or an argparse default")
+    return None
 
 
 def _argparse_dest(call: cst.Call) -> str | None:

@@ -47,6 +47,7 @@ class AddCall:
     statement: cst.SimpleStatementLine
     in_loop: bool
     depth: int
+    method: str = "add"  # or "append": a list of layers built for `Sequential(the_list)`
 
 
 @dataclass(eq=False)
@@ -62,6 +63,12 @@ class ScriptFacts:
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
+    appends: list[AddCall] = field(default_factory=list)  # `name.append(<call>)`
+    flag_defines: list[cst.Call] = field(default_factory=list)  # absl `DEFINE_integer(...)`
+    # Classes of the script that subclass a Keras layer: marker -> (canonical kind, base code).
+    layer_subclasses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    layer_bases: dict[cst.Call, str] = field(default_factory=dict)  # a subclass call -> base code
+    model_subclasses: list[str] = field(default_factory=list)  # `class Net(keras.Model)` names
     # id(node) -> parent for the nodes the walk passed (imports excepted): lets the engine find
     # the path to an edit without walking the tree again.
     parent_of: dict[int, cst.CSTNode] = field(default_factory=dict)

@@ -31,7 +31,7 @@ def insert_layers_after(
         new = insert_after(elements, index, [cst.Element(value=call) for call in calls])
         return (Replace(holder.list_node, holder.list_node.with_changes(elements=new)),)
     if isinstance(holder, AddedLayer):
-        lines = [f"{holder.receiver}.add({view.code(call)})" for call in calls]
+        lines = [f"{holder.receiver}.{holder.method}({view.code(call)})" for call in calls]
         following = view.layers[layer.index + 1] if layer.index + 1 < len(view.layers) else None
         if (
             following is not None

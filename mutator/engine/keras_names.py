@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-# keras, tf.keras, tensorflow.python.keras, keras.src...: the package prefixes Keras has lived under.
-_KERAS = r"(?:tensorflow\.(?:python\.)?)?keras(?:\.src)?"
+# keras, tf.keras, tensorflow.python.keras, keras.src, and keras_core (Keras 3's name in its
+# preview): the package prefixes Keras has lived under.
+_KERAS = r"(?:(?:tensorflow\.(?:python\.)?)?keras(?:\.src)?|keras_core)"
 _LAYER = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*\.([A-Z]\w*)$")
 _SEQUENTIAL = re.compile(
     rf"^{_KERAS}(?:\.models|\.engine\.sequential|\.models\.sequential)?\.Sequential$"

@@ -7,7 +7,7 @@ imports. `locate()` then assembles the trained model's ModelView from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -46,6 +46,11 @@ def locate(module: cst.Module, model_name: str | None = None) -> ModelView:
     facts = collect_facts(module)
     candidates = [_describe(c, facts) for c in facts.constructions]
     candidates = [c for c in candidates if c is not None]
+    if not candidates and facts.model_subclasses:
+        raise ModelNotFoundError(
+            "subclassed models are not supported yet: layers live in `__init__`/`call` "
+            f"(class {facts.model_subclasses[0]}); build it with Sequential or the functional API"
+        )
     if not candidates:
         raise ModelNotFoundError(f"no Keras model found: {_LOOKED_FOR}")
     if model_name is not None:
@@ -162,14 +167,30 @@ def _sequential_layers(candidate: _Candidate, facts: ScriptFacts) -> tuple[list[
     layers: list[Layer] = []
     style = "sequential-add"
     listed = find_arg(call, 0, "layers")
-    if listed is not None and isinstance(listed.value, cst.List):
+    scope, order = candidate.construction.scope, candidate.construction.order
+    list_node = listed.value if listed is not None else None
+    built_by: Assignment | None = None
+    if isinstance(list_node, cst.Name):
+        # `layers = [...]` (and `layers.append(...)`) before `Sequential(layers)`.
+        built_by = facts.last_assignment(scope, list_node.value, order)
+        list_node = built_by.value if built_by is not None else None
+    if isinstance(list_node, cst.List):
         style = "sequential-list"
-        for element in listed.value.elements:
+        for element in list_node.elements:
             if isinstance(element, cst.Element):
                 layers.append(
-                    _layer(len(layers), element.value, ListedLayer(listed.value, element), facts)
+                    _layer(len(layers), element.value, ListedLayer(list_node, element), facts)
                 )
-    scope, order = candidate.construction.scope, candidate.construction.order
+    if built_by is not None and listed is not None and isinstance(listed.value, cst.Name):
+        name = listed.value.value
+        appends = [
+            a
+            for a in facts.appends
+            if a.scope == scope and a.receiver == name and built_by.order <= a.order < order
+        ]
+        for append in appends:
+            holder = AddedLayer(append.statement, name, append.in_loop, append.depth, "append")
+            layers.append(_layer(len(layers), append.call.args[0].value, holder, facts))
     for add in facts.adds:
         if add.scope == scope and add.order >= order and add.receiver == candidate.name:
             holder = AddedLayer(add.statement, add.receiver, add.in_loop, add.depth)
@@ -188,7 +209,8 @@ def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> 
         # A call that does not resolve to keras.layers (a custom layer, a same-named class from
         # another library) is kept in its place but no rule will touch it.
         kind = facts.layer_kinds.get(expr, UNKNOWN_KIND)
-        return Layer(index, kind, facts.module.code_for_node(expr.func), expr, holder)
+        written = facts.module.code_for_node(expr.func)
+        return Layer(index, kind, written, expr, holder, facts.layer_bases.get(expr))
     return Layer(
         index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder
     )
@@ -206,14 +228,20 @@ def _sequential_input_shape(layers: list[Layer]) -> tuple[int | None, ...] | Non
     return shape
 
 
-def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[str]):
-    """Walk back from the model's outputs through `x = Layer(...)(x)` assignments to its Input."""
+def _functional_layers(
+    candidate: _Candidate, facts: ScriptFacts, notes: list[str], depth: int = 0
+) -> tuple[list[Layer], str | None, tuple[int | None, ...] | None]:
+    """Walk back from the model's outputs through `x = Layer(...)(x)` assignments to its Input.
+
+    A model applied like a layer (`x = features(inputs)`, where `features` is built here or
+    returned by a builder function) contributes its own layers, in place, marked with its name.
+    """
     call = candidate.construction.call
     inputs_arg, outputs_arg = find_arg(call, 0, "inputs"), find_arg(call, 1, "outputs")
     if outputs_arg is None:
         return [], None, None
     scope = candidate.construction.scope
-    chain: list[tuple[cst.Call, AppliedLayer]] = []
+    chain: list[Layer] = []  # from the output back to the input
     input_name = None
     input_shape = None
     expr: cst.BaseExpression | None = outputs_arg.value
@@ -227,11 +255,7 @@ def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[st
                 break
             before, statement, expr = assigned.order, assigned.statement, assigned.value
             continue
-        if (
-            isinstance(expr, cst.Call)
-            and isinstance(expr.func, cst.Call)
-            and expr.func in facts.layer_kinds
-        ):
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Call) and expr.func in facts.layer_kinds:
             source = expr.args[0].value if expr.args else None
             target = None
             if (
@@ -241,7 +265,8 @@ def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[st
             ):
                 target = assigned.target.value
             source_name = source.value if isinstance(source, cst.Name) else None
-            chain.append((expr.func, AppliedLayer(statement, target, source_name)))
+            holder = AppliedLayer(statement, target, source_name)
+            chain.append(_layer(-1, expr.func, holder, facts))
             expr = source
             continue
         if isinstance(expr, cst.Call) and facts.layer_kinds.get(expr) == "Input":
@@ -249,11 +274,47 @@ def _functional_layers(candidate: _Candidate, facts: ScriptFacts, notes: list[st
             if inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
                 input_name = inputs_arg.value.value
             break
+        inner = _submodel(expr, scope, before, facts) if depth < 4 else None
+        if inner is not None and isinstance(expr, cst.Call):
+            if inner.construction.kind == "sequential":
+                sub, _ = _sequential_layers(inner, facts)
+            else:
+                sub, _, _ = _functional_layers(inner, facts, notes, depth + 1)
+            chain += [replace(layer, model=layer.model or inner.name) for layer in reversed(sub)]
+            expr = expr.args[0].value if expr.args else None
+            continue
+        if chain and inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
+            # The first layer takes several inputs (`Concatenate()(list(inputs.values()))`):
+            # the model's inputs are a dict or list of keras.Input, read no further.
+            input_name = inputs_arg.value.value
+            notes.append(f"the model's inputs are `{facts.module.code_for_node(expr)}`")
+            break
         notes.append(f"stopped reading the model at `{facts.module.code_for_node(expr)}`")
         break
     chain.reverse()
-    layers = [
-        Layer(i, facts.layer_kinds[c], facts.module.code_for_node(c.func), c, holder)
-        for i, (c, holder) in enumerate(chain)
-    ]
+    layers = [replace(layer, index=i) for i, layer in enumerate(chain)]
     return layers, input_name, input_shape
+
+
+def _submodel(
+    expr: cst.BaseExpression, scope: str, before: int, facts: ScriptFacts
+) -> _Candidate | None:
+    """The model that `expr`, a call like `features(x)`, applies: one assigned in this scope
+    (`features = Sequential(...)`) or returned by a builder (`features = build_features()`)."""
+    if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name):
+        return None
+    assigned = facts.last_assignment(scope, expr.func.value, before)
+    if assigned is None:
+        return None
+    value = assigned.value
+    described = [d for c in facts.constructions if (d := _describe(c, facts)) is not None]
+    for inner in described:
+        if inner.construction.call is value:
+            return replace(inner, name=expr.func.value)
+    if isinstance(value, cst.Call):
+        func = value.func
+        builder = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+        for inner in described:
+            if inner.returned_from and inner.returned_from.rsplit(".", 1)[-1] == builder:
+                return replace(inner, name=f"{builder}()")
+    return None

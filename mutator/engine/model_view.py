@@ -15,18 +15,29 @@ from mutator.engine.callargs import find_arg, literal_int, literal_ints
 
 Style = Literal["sequential-add", "sequential-list", "functional"]
 EpochsKind = Literal[
-    "literal", "constant", "variable", "parameter", "argparse", "default", "unresolved"
+    "literal",
+    "constant",
+    "variable",
+    "parameter",
+    "argparse",
+    "flag",  # absl: flags.DEFINE_integer("epochs", 10, ...) read as FLAGS.epochs
+    "config",  # a defaults dict: dict(epochs=27) or {"epochs": 27}, read as config.epochs
+    "expression",  # computed (int(math.ceil(12 / n))): wrapped by a factor, never evaluated
+    "default",
+    "unresolved",
 ]
 
 
 @dataclass(frozen=True, eq=False)
 class AddedLayer:
-    """`model.add(<layer>)`: new layers are new `.add` statements beside it."""
+    """`model.add(<layer>)` (or `layer_list.append(<layer>)`): new layers are new statements
+    of the same call beside it."""
 
     statement: cst.SimpleStatementLine
     receiver: str
     in_loop: bool = False
     depth: int = 0  # if/for/with blocks around the statement, within its function
+    method: str = "add"  # "append" for a layer list built before `Sequential(that_list)`
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +70,17 @@ class Layer:
     written_as: str  # the callee as the script spells it, e.g. "layers.Conv2D"
     call: cst.Call | None  # None when the element is not a call we can read (a variable, say)
     holder: Holder
+    # A user's subclass of a Keras layer (`class StdConv(layers.Conv2D)`): how the script spells
+    # the Keras base, which new layers are written as. None for Keras's own classes.
+    written_base: str | None = None
+    # The model this layer belongs to when the trained model is composed of models (a feature
+    # extractor built by its own function): its name, or None for the trained model's own.
+    model: str | None = None
+
+    @property
+    def style_callee(self) -> str:
+        """The callee new layers beside this one are spelled like: the Keras class, not a subclass."""
+        return self.written_base or self.written_as
 
     def arg(self, position: int | None, *keywords: str) -> cst.Arg | None:
         return find_arg(self.call, position, *keywords) if self.call is not None else None
@@ -82,7 +104,7 @@ class EpochsSite:
 
     kind: EpochsKind
     value: int | None
-    node: cst.Integer | None
+    node: cst.BaseExpression | None  # the Integer to replace (the expression, for "expression")
     fit_call: cst.Call
     detail: str
     # The names followed from the fit call to the number (`epochs=EPOCHS` -> ("EPOCHS",)): when

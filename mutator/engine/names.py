@@ -14,6 +14,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 _LOCAL = ""  # bound in the script to something that is not an import
+LOCAL_CLASS = "<class>"  # the prefix of a class of the script's own that the collector tracks
 
 
 class Bindings:
@@ -55,6 +56,10 @@ class Bindings:
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self.bind(element.value)
+
+    def bind_marker(self, name: str, marker: str) -> None:
+        """`name` is a class of the script's own, known to the collector as `marker`."""
+        self._scopes[-1][1][name] = marker
 
     def resolve(self, expr: cst.BaseExpression | None) -> str | None:
         """The qualified name of a dotted expression, or None when it is not from an import."""

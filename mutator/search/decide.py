@@ -71,6 +71,11 @@ def decide(
     )
     if confirmed_target:
         winner, improving = None, []  # the target is reached: no estimate replaces it
+        confirmed = next(
+            values[i]
+            for i, item in enumerate(planned)
+            if item.kind == "confirm" and reached(values[i], settings.target, state.mode)
+        )
     records = []
     for index, (item, outcome) in enumerate(zip(planned, outcomes, strict=True)):
         result, value = outcome.result, values[index]
@@ -82,6 +87,8 @@ def decide(
             best_after = value
         elif winner is not None:
             best_after = values[winner]
+        elif confirmed_target:
+            best_after = confirmed  # the round's confirm is the best now
         else:
             best_after = state.best_value
         start = _start_of(result)

@@ -93,8 +93,21 @@ class HillClimb:
         self.settings = settings
         self.reporter = reporter
         self.model_name = model_name
-        self.rules = api.rules_named(settings.rules, settings.rule_settings)
+        self.rules = [self._capped(rule) for rule in api.rules_named(settings.rules, settings.rule_settings)]
         self.parallel = parallel_trials(settings)
+
+    def _capped(self, rule):  # type: ignore[no-untyped-def]
+        """more_epochs with its cap relative to the script as pushed, not to each new best."""
+        if rule.name != "more_epochs" or "own_epochs" in self.settings.rule_settings.get(
+            "more_epochs", {}
+        ):
+            return rule
+        try:
+            site = api.Script.load(self.script, self.model_name).view.epochs
+        except MutatorError:
+            return rule
+        own = site.value if site is not None else None
+        return replace(rule, own_epochs=own) if own else rule
 
     # -- state -------------------------------------------------------------------------------
     def rebuild(self, original: str, records: Sequence[TrialRecord]) -> SearchState:

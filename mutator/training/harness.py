@@ -46,7 +46,7 @@ from mutator.training.prune import PrunePlan
 from mutator.training.trialio import one_line_error, write_json_atomically
 from mutator.training.warm_plan import StartRecord, WarmPlan
 
-KERAS_ROOTS = frozenset({"keras", "tensorflow", "tf_keras"})
+KERAS_ROOTS = frozenset({"keras", "keras_core", "tensorflow", "tf_keras"})
 CAPTURE_LIMIT = 4_000_000  # characters of stdout kept for --metric-regex (the last ones matter)
 MAX_SCANNED_MODULES = 200
 STATUS_OK, STATUS_FAILED, STATUS_NAN, STATUS_NO_METRIC = "ok", "failed", "nan", "no_metric"

@@ -118,7 +118,7 @@ def test_same_name_not_from_keras_is_not_a_layer():
             12,
         ),
         ("model.fit(x, y, epochs=cfg['epochs'])", "unresolved", None),
-        ("model.fit(x, y, epochs=int(os.environ['E']))", "unresolved", None),
+        ("model.fit(x, y, epochs=int(os.environ['E']))", "expression", None),
     ],
 )
 def test_epochs_sites(code, kind, value):
