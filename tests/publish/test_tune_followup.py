@@ -167,7 +167,7 @@ def test_tune_trains_commits_pushes_and_notifies(work, origin, webhook):
     tip = rev(origin, f"refs/heads/{BRANCH}")
     assert tip is not None and rev(origin, "refs/heads/main") == main_before
     message = git(work, "log", "-1", "--format=%B", tip)
-    assert re.search(r"^- trial 2 more_epochs: epochs 2 -> (4|8|16)$", message, re.M), message
+    assert re.search(r"^- trial 2 more_epochs: epochs 2 -> (4|8|16) ", message, re.M), message
     assert git(work, "show", f"{tip}:cnn_digits.py") + "\n" == (
         work / ".mutator" / "cnn_digits" / "best.py"
     ).read_text()
