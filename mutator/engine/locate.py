@@ -255,7 +255,11 @@ def _functional_layers(
                 break
             before, statement, expr = assigned.order, assigned.statement, assigned.value
             continue
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Call) and expr.func in facts.layer_kinds:
+        if (
+            isinstance(expr, cst.Call)
+            and isinstance(expr.func, cst.Call)
+            and expr.func in facts.layer_kinds
+        ):
             source = expr.args[0].value if expr.args else None
             target = None
             if (
