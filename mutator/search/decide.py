@@ -65,17 +65,17 @@ def decide(
     ]
     sign = 1 if state.mode == "max" else -1
     winner = max(improving, key=lambda i: (sign * values[i], -i)) if improving else None
-    confirmed_target = any(
-        item.kind == "confirm" and reached(values[i], settings.target, state.mode)
-        for i, item in enumerate(planned)
-    )
-    if confirmed_target:
-        winner, improving = None, []  # the target is reached: no estimate replaces it
-        confirmed = next(
+    confirmed = next(
+        (
             values[i]
             for i, item in enumerate(planned)
             if item.kind == "confirm" and reached(values[i], settings.target, state.mode)
-        )
+        ),
+        None,
+    )  # a from-scratch value that reached the target
+    confirmed_target = confirmed is not None
+    if confirmed_target:
+        winner, improving = None, []  # the target is reached: no estimate replaces it
     records = []
     for index, (item, outcome) in enumerate(zip(planned, outcomes, strict=True)):
         result, value = outcome.result, values[index]
@@ -135,7 +135,6 @@ def _start_of(result: TrialResult) -> dict:
     return start if isinstance(start, dict) else {}
 
 
-
 def _resumed_from(result: TrialResult, start: dict) -> int:
     """The epoch a killed trial resumed at (not where a warm start began: that is `start`)."""
     fits = (result.metrics or {}).get("history") or []
@@ -143,11 +142,9 @@ def _resumed_from(result: TrialResult, start: dict) -> int:
     return 0 if resumed == (start.get("initial_epoch") or 0) else resumed
 
 
-
 def _last_history(result: TrialResult) -> dict[str, list[float]]:
     fits = (result.metrics or {}).get("history") or []
     return dict(fits[-1].get("epochs") or {}) if fits else {}
-
 
 
 def now() -> str:
