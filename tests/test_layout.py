@@ -27,6 +27,7 @@ LAYERS: tuple[str, ...] = (
     "mutator.api",
     "mutator.training",
     "mutator.containers",
+    "mutator.cluster",
     "mutator.search",
     "mutator.publish",
     "mutator.cli",

@@ -114,7 +114,9 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     tune.add_argument("--trial-timeout", help="stop one trial after this long (30m)")
     tune.add_argument("--seed", type=int, help="seed every trial's random generators")
     tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
-    tune.add_argument("--runner", choices=("local", "docker"), help="where trials train (local)")
+    tune.add_argument(
+        "--runner", choices=("local", "docker", "ray"), help="where trials train (local)"
+    )
     tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
     fast = tune.add_argument_group("fast trials (each on by default)")
     fast.add_argument(
@@ -158,6 +160,15 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         const=True,
         help="docker: keep failed trials' containers for inspection",
     )
+    ray = tune.add_argument_group("--runner ray (pip install 'mutator[ray]')")
+    ray.add_argument(
+        "--ray-address", metavar="HOST:PORT", help="the head node (default: a Ray on this machine)"
+    )
+    ray.add_argument(
+        "--ray-cpus", type=float, metavar="N", help="CPUs per trial (default: the cluster's share)"
+    )
+    ray.add_argument("--ray-gpus", type=float, metavar="N", help="GPUs per trial (0)")
+    ray.add_argument("--ray-memory", metavar="SIZE", help="memory per trial, e.g. 4g (none asked)")
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
     after = tune.add_argument_group("afterwards (checked before the first trial trains)")

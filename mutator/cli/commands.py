@@ -83,6 +83,10 @@ def tune_command(args: argparse.Namespace) -> int:
         "docker_memory": args.docker_memory,
         "docker_network": args.docker_network,
         "docker_keep_failed": args.docker_keep_failed,
+        "ray_address": args.ray_address,
+        "ray_cpus": args.ray_cpus,
+        "ray_gpus": args.ray_gpus,
+        "ray_memory": args.ray_memory,
     }
     settings = config.settings_from(table, overrides, str(config_path or "config"))
     api.check_rule_names(settings.rules, settings.rule_settings)  # fail before training

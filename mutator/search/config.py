@@ -50,6 +50,11 @@ class TuneSettings:
     docker_network: str | None = None  # "none" cuts trials off the network
     docker_keep_failed: bool = False  # keep a failed trial's container for inspection
     docker_restart_grace: float = 0.0  # seconds to wait for `mutate monitor` to restart a dead one
+    # --runner ray: each trial a Ray task with this resource request
+    ray_address: str | None = None  # a head's HOST:PORT; None: start a Ray on this machine
+    ray_cpus: float | None = None  # None: the cluster's CPUs shared by the trials side by side
+    ray_gpus: float = 0.0
+    ray_memory: str | None = None  # e.g. "4g": Ray schedules the trial where that much is free
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
@@ -130,8 +135,10 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("max_trials must be at least 1 (the baseline is a trial)")
     if settings.min_improvement < 0:
         raise UsageError("min_improvement cannot be negative")
-    if settings.runner not in ("local", "docker"):
-        raise UsageError(f"runner must be local or docker, not {settings.runner!r}")
+    if settings.runner not in ("local", "docker", "ray"):
+        raise UsageError(f"runner must be local, docker or ray, not {settings.runner!r}")
+    if (settings.ray_cpus is not None and settings.ray_cpus <= 0) or settings.ray_gpus < 0:
+        raise UsageError("ray_cpus must be positive and ray_gpus cannot be negative")
     if settings.parallel is not None and settings.parallel < 1:
         raise UsageError("parallel must be at least 1")
     if not 0 < settings.warm_share <= 1:

@@ -87,6 +87,7 @@ def trial_spec(
         env=env,
         source_dir=script.resolve().parent,
         read_only_dirs=(ledger.weights_dir,) if warm else (),
+        side_by_side=side_by_side,
     )
 
 

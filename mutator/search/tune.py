@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from mutator import api
-from mutator.search.config import TuneSettings
+from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.hillclimb import HillClimb, Outcome, Reporter
 from mutator.search.ledger import Ledger, sha256
 from mutator.search.report import write_report
@@ -34,6 +34,19 @@ def make_runner(settings: TuneSettings, script: Path | None = None) -> Runner:
         from mutator.containers.runner import DockerRunner
 
         return DockerRunner.from_settings(settings, preload=preload)
+    if settings.runner == "ray":
+        from mutator.cluster.ray_runner import RayRunner
+
+        return RayRunner(
+            settings.ray_address,
+            cpus=settings.ray_cpus,
+            gpus=settings.ray_gpus,
+            memory=settings.ray_memory,
+            parallel=parallel_trials(settings),
+            worker=settings.worker,
+            preload=preload,
+            recycle=settings.worker_recycle,
+        )
     from mutator.training.local import LocalRunner
 
     if not settings.worker:

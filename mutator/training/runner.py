@@ -8,8 +8,8 @@ itself: that it timed out, or died without a word.
 
 The search hands a runner several trials at once (`submit`, which returns a Future) and waits
 for them together; `run` is one trial to its end. `ConcurrentRunner` gives a runner whose `run`
-blocks on a process `submit` for free, on threads; a runner with its own scheduler (Ray)
-implements `submit` itself.
+blocks `submit` for free, on threads that only wait: on a process, a container, or the stream of
+a Ray task (`mutator.cluster`), whose scheduler decides where the trial trains.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class TrialSpec:
     # Folders the trial only reads (the parents' weights, for a warm start): a container
     # mounts them read-only, at the same path.
     read_only_dirs: tuple[Path, ...] = ()
+    # How many trials of its round train at once (this one included): a runner that sizes each
+    # trial's resources (Ray) gives it that share of them.
+    side_by_side: int = 1
 
 
 @dataclass

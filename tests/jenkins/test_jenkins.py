@@ -141,7 +141,8 @@ def test_jenkinsfile_declares_triggers_options_parameters_and_stages():
         "string(name: 'TARGET', defaultValue: '0.97'",
         "string(name: 'MAX_TRIALS', defaultValue: '10'",
         "string(name: 'METRIC', defaultValue: ''",
-        "choice(name: 'RUNNER', choices: ['docker', 'local']",
+        "choice(name: 'RUNNER', choices: ['docker', 'local', 'ray']",
+        "string(name: 'RAY_ADDRESS', defaultValue: ''",
         "booleanParam(name: 'PUSH_BACK', defaultValue: false",
         "booleanParam(name: 'NOTIFY', defaultValue: true",
         "unstable(",
@@ -269,6 +270,7 @@ def payloads(webhook) -> list[dict]:
 
 def pipeline_env(workspace: Path, webhook, **params: str) -> dict[str, str]:
     defaults = dict(SCRIPT="train.py", TARGET="0.97", MAX_TRIALS="10", METRIC="", RUNNER="local")
+    defaults.update(RAY_ADDRESS="")
     defaults.update(PUSH_BACK="false", PUSH_BRANCH="", NOTIFY="true", NOTIFY_EMAIL="")
     defaults.update(MUTATOR_PIP_SPEC="mutator[all]")
     env = jenkins_env(workspace, 7, "ml-project", **{**defaults, **params})
@@ -312,6 +314,32 @@ def test_a_script_that_is_not_ml_fails_before_any_training(workspace, webhook, j
     ran = run_chain(jobs, workspace, {"RUNNER": "local"}, no_extra_env)
     assert ran == [("mutator-1-pull", "FAILURE")]  # `mutate inspect`: no model, exit 4
     assert not (workspace / ".mutator" / ("0" * 40)).exists()
+
+
+def closed_address() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_runner_ray_hands_the_address_to_mutate_in_the_pipeline_and_the_jobs(
+    workspace, webhook, jobs
+):
+    pytest.importorskip("ray")
+    address = closed_address()  # nobody listens: mutate must say so, exit 7, train nothing
+    env = pipeline_env(workspace, webhook, RUNNER="ray", RAY_ADDRESS=address)
+    assert run_stage("Checkout", workspace, env) == [0]
+    [train] = steps_of("Train")
+    result = run_step(train.script, workspace, env)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert f"cannot reach the Ray cluster at {address}" in result.stderr
+
+    job = jobs["mutator-3-train"]
+    assert job.parameters["RAY_ADDRESS"] == "" and "RUNNER" in job.parameters
+    values = {**job.parameters, "RUNNER": "ray", "RAY_ADDRESS": address, "RUN": "manual"}
+    outcome = run_step(job.command, workspace, jenkins_env(workspace, 1, job.name, **values))
+    assert job.result(outcome.returncode) == "FAILURE"
+    assert f"cannot reach the Ray cluster at {address}" in outcome.stderr
 
 
 @pytest.mark.slow
