@@ -2,7 +2,7 @@
 
     python bench/bench_search.py [--targets 0.95 0.98] [--seeds 0 1 2] [--max-trials 20]
         [--time-cap 300] [--repeat 3] [--methods mutate random hyperband bayesian]
-        [--variants full no-warm-start no-worker sequential no-prune] [--replay] [--json OUT]
+        [--variants full no-warm-start warm-always no-worker sequential no-prune] [--replay] [--json OUT]
         [--keep]
     python bench/bench_search.py --quick          # the smoke run, see below
 
@@ -10,8 +10,8 @@ One run measures, side by side on this machine, from the same weak starting mode
 (fixtures/cnn_digits.py: 4 filters, kernel 3, one Conv block, no hidden Dense, 2 epochs):
   (a) `mutate tune cnn_digits.py --target T --max-trials N --seed S --time-budget CAP` on a fresh
       copy of the script in a temp dir, one process per (variant, target, seed). mutate stops at
-      its target once a from-scratch retrain of its best script (a "confirm" ledger line)
-      reaches it; the wall time is the whole process, confirm included. Counts come from the
+      its target once its best script has a from-scratch value there (a "confirm" retrain, or a
+      candidate that trained cold); the wall time is the whole process, confirm included. Counts come from the
       ledger up to that line (trials, epochs, trial seconds, trials warm-started);
   (b) KerasTuner RandomSearch, Hyperband and BayesianOptimization over the same space (filters,
       kernel, conv blocks, dense layers, epochs; bench/search_space.py), RandomSearch and
@@ -21,8 +21,9 @@ One run measures, side by side on this machine, from the same weak starting mode
       at the highest target;
   (c) the ablation: mutate's full default configuration, then with each part of a fast trial
       turned off in turn (--variants): `--no-warm-start` (train each candidate from scratch, not
-      from its parent's weights), `--no-worker` (a fresh Python per trial, not a fork of a warm
-      one), `--parallel 1` (one candidate at a time, not one per core), `--no-prune` (every
+      from its parent's weights), `--warm-after 0` (warm-always: children start warm even from
+      a parent that trained in a second, as before warm_after), `--no-worker` (a fresh Python
+      per trial, not a fork of a warm one), `--parallel 1` (one candidate at a time, not one per core), `--no-prune` (every
       candidate trains to its last epoch); and per variant, the trials pruned up to the target
       and the seconds their stops saved (the epochs not trained, at the trial's own pace);
   (d) the fixed cost of a trial (bench/search_overhead.py): the bare script, one trial in a
@@ -51,7 +52,7 @@ Reproduce (`pip install -e '.[train,bench]'`):
     python bench/bench_search.py --json /tmp/bench_search.json      # --keep keeps logs, ledgers
     python bench/bench_search.py --quick                             # the 2-3 minute check
 
-A full run is 9 KerasTuner searches and 30 `mutate tune` runs (5 variants x 2 targets x 3 seeds),
+A full run is 9 KerasTuner searches and 36 `mutate tune` runs (6 variants x 2 targets x 3 seeds),
 each capped at 300 s (mutate: +60 s grace), plus ~2.5 min of overhead. Estimate: 1 to 1.5 hours
 on 2 cores (KerasTuner ~25-40 min, mutate ~35-50 min); if every run hit its cap, ~3.2 hours.
 

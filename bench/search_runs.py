@@ -1,8 +1,8 @@
 """The runs of bench_search.py: one `mutate tune` process, or one KerasTuner search, timed.
 
 A `Run` is one (method, variant, seed, target). A `mutate tune` process serves one target: it
-stops there, after confirming its best script with a from-scratch retrain, so its wall time is
-the whole process. A KerasTuner search serves every target at once: it runs to the highest, and
+stops there once its best script has a from-scratch value at the target (a confirm retrain, or
+a trial that trained cold), so its wall time is the whole process. A KerasTuner search serves every target at once: it runs to the highest, and
 a target's wall time is when the first trial that met it ended, from the search process's start.
 """
 
@@ -35,6 +35,7 @@ USAGE_ERROR = 2  # `mutate` rejects a flag it does not know (yet) with exit code
 VARIANTS = {
     "full": (),
     "no-warm-start": ("--no-warm-start",),
+    "warm-always": ("--warm-after", "0"),  # warm even from a parent that trained in a second
     "no-worker": ("--no-worker",),
     "sequential": ("--parallel", "1"),
     "no-prune": ("--no-prune",),
@@ -242,7 +243,9 @@ def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "pruned": pruned,
         # what the stop saved: the epochs it did not train, at this trial's own pace
         "pruned_saved": (
-            (record.get("seconds") or 0.0) / max(trained, 1) * max(asked_epochs(run_dir, trial) - trained, 0)
+            (record.get("seconds") or 0.0)
+            / max(trained, 1)
+            * max(asked_epochs(run_dir, trial) - trained, 0)
             if pruned
             else 0.0
         ),
@@ -256,9 +259,11 @@ def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "start": record.get("start"),
         "seconds": record.get("seconds") or 0.0,
         "epochs": len(history.get("loss") or []),
-        # What counts as reached: a confirm's value (the best script retrained from scratch);
-        # before confirms existed, the best value so far.
-        "counts": record.get("value") if decision == "confirm" else record.get("best_after"),
+        # What counts as reached: a confirm's or a cold trial's value (the script trained from
+        # scratch, see first_reached); before confirms existed, the best value so far.
+        "counts": record.get("value")
+        if decision in ("confirm", "accepted")
+        else record.get("best_after"),
         "script": str(run_dir / "trials" / f"{trial:04d}" / FIXTURE.name)
         if isinstance(trial, int)
         else None,
@@ -279,12 +284,16 @@ def asked_epochs(run_dir: Path, trial: Any) -> int:
 def first_reached(path: list[dict[str, Any]], target: float) -> int | None:
     """The index of the ledger line at which mutate had reached `target`.
 
-    When the ledger has confirms, only a confirm counts (it is what mutate stops on); otherwise
-    (a mutator without confirms) the first trial whose best_after reaches the target.
+    Only a from-scratch value counts, as it is what mutate stops on: a confirm, or a baseline or
+    accepted trial that trained cold. A ledger from a mutator without warm starts (no `start`,
+    no confirms) counts the first trial whose best_after reaches the target.
     """
-    confirming = any(s["decision"] == "confirm" for s in path)
+    honest = any(s["decision"] == "confirm" or s["start"] is not None for s in path)
     for i, step in enumerate(path):
-        if confirming and step["decision"] != "confirm":
+        from_scratch = step["decision"] == "confirm" or (
+            step["decision"] in ("baseline", "accepted") and step["start"] != "warm"
+        )
+        if honest and not from_scratch:
             continue
         if search_space.reached(step["counts"], target):
             return i

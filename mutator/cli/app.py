@@ -136,6 +136,11 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         help="share of the epochs a widened/deepened child trains warm (0.5)",
     )
     fast.add_argument(
+        "--warm-after",
+        metavar="DURATION",
+        help="children of a parent that trained faster than this start cold (5s)",
+    )
+    fast.add_argument(
         "--no-prune",
         dest="prune",
         action="store_const",
@@ -278,18 +283,21 @@ def _add_notify(notify: argparse.ArgumentParser) -> None:
 
 # name -> (help, what adds its arguments); in the order `mutate --help` lists them.
 _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None]] = {
-    "rules": ('list the mutation rules in the order the search tries them', None),
-    "inspect": ('show the model mutator finds in a script', _add_inspect),
-    "preview": ('show the next change as a unified diff', _add_preview),
-    "apply": ('apply one rule and write the new script', _add_apply),
-    "tune": ('train, mutate and retrain until the target is reached', _add_tune),
-    "detect": ('which environment (cnn, ann, sklearn) a script needs', _add_detect),
-    "images": ('build or list the training images', _add_images),
-    "commit": ("commit the run's best.py on a branch (mutator/<stem>), optionally push it", _add_commit),
-    "monitor": ('restart crashed training containers (job 6)', _add_monitor),
-    "hook": ('pre-commit: preview the first change for each training script given', _add_hook),
-    "history": ('the trials of a run and why each was kept', _add_history),
-    "notify": ('email and/or post a webhook with how a tuning run ended', _add_notify),
+    "rules": ("list the mutation rules in the order the search tries them", None),
+    "inspect": ("show the model mutator finds in a script", _add_inspect),
+    "preview": ("show the next change as a unified diff", _add_preview),
+    "apply": ("apply one rule and write the new script", _add_apply),
+    "tune": ("train, mutate and retrain until the target is reached", _add_tune),
+    "detect": ("which environment (cnn, ann, sklearn) a script needs", _add_detect),
+    "images": ("build or list the training images", _add_images),
+    "commit": (
+        "commit the run's best.py on a branch (mutator/<stem>), optionally push it",
+        _add_commit,
+    ),
+    "monitor": ("restart crashed training containers (job 6)", _add_monitor),
+    "hook": ("pre-commit: preview the first change for each training script given", _add_hook),
+    "history": ("the trials of a run and why each was kept", _add_history),
+    "notify": ("email and/or post a webhook with how a tuning run ended", _add_notify),
 }
 
 

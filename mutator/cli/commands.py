@@ -75,6 +75,7 @@ def tune_command(args: argparse.Namespace) -> int:
         "parallel": args.parallel,
         "warm_start": args.warm_start,
         "warm_share": args.warm_share,
+        "warm_after": args.warm_after,
         "worker": args.worker,
         "prune": args.prune,
         "script_args": script_args or None,
@@ -119,7 +120,9 @@ def _commit_request(args: argparse.Namespace) -> CommitRequest | None:
     if not args.commit:
         given = [flag for flag, value in options.items() if value]
         if given:
-            raise UsageError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --commit")
+            raise UsageError(
+                f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --commit"
+            )
         return None
     return CommitRequest(args.branch, args.push, args.remote or "origin", args.beside)
 

@@ -39,6 +39,9 @@ class TuneSettings:
     parallel: int | None = None  # trials at once; None: one per core this process may use
     warm_start: bool = True  # more_epochs continues the parent; capacity rules map its weights
     warm_share: float = 0.5  # the share of the script's epochs a capacity child trains warm
+    # A parent whose script ran in less than this (seconds) has its children trained cold: a
+    # from-scratch run costs about what a warm one does, and its metric needs no confirm.
+    warm_after: float = 5.0
     worker: bool = True  # fork trials from a process that imported TensorFlow once (local runner)
     worker_recycle: int = 50  # trials one worker serves before a fresh one replaces it
     script_args: tuple[str, ...] = ()
@@ -116,7 +119,7 @@ def settings_from(
             )
         values[name] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for name in ("time_budget", "trial_timeout"):
+    for name in ("time_budget", "trial_timeout", "warm_after"):
         if values.get(name) is not None:
             values[name] = parse_duration(values[name])
     if "rules" in values and values["rules"] is not None:
@@ -143,6 +146,8 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("parallel must be at least 1")
     if not 0 < settings.warm_share <= 1:
         raise UsageError(f"warm_share must be in (0, 1], not {settings.warm_share!r}")
+    if settings.warm_after < 0:
+        raise UsageError(f"warm_after cannot be negative, not {settings.warm_after!r}")
     if settings.prune_margin < 0 or settings.prune_grace < 1:
         raise UsageError("prune_margin cannot be negative and prune_grace is at least 1")
     if settings.worker_recycle < 1:

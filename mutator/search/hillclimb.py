@@ -14,7 +14,9 @@
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is
    retrained from scratch once (a `confirm` trial, which the trial budget does not count): that
-   number is what counts. If it falls short of the target, the climb goes on from it.
+   number is what counts. If it falls short of the target, the climb goes on from it. A child
+   of a parent that trained fast (`warm_after`) trains cold: it costs about what a warm one
+   does, needs no confirm, and one that reaches the target ends its round at once.
 5. Stop at the target, at the trial or time budget, or when nothing is left to try.
 Every decision is a ledger line, written when its round ends, so a killed run resumes where it
 stopped (see `rounds`).
@@ -93,7 +95,9 @@ class HillClimb:
         self.settings = settings
         self.reporter = reporter
         self.model_name = model_name
-        self.rules = [self._capped(rule) for rule in api.rules_named(settings.rules, settings.rule_settings)]
+        self.rules = [
+            self._capped(rule) for rule in api.rules_named(settings.rules, settings.rule_settings)
+        ]
         self.parallel = parallel_trials(settings)
 
     def _capped(self, rule):  # type: ignore[no-untyped-def]
@@ -117,7 +121,13 @@ class HillClimb:
             rounds.setdefault(record.round if record.round is not None else f"t{record.id}", [])
             rounds[record.round if record.round is not None else f"t{record.id}"].append(record)
         for members in rounds.values():
-            absorb(state, members, [self._trial_source(r) for r in members], self.settings.target, self._mode_of)
+            absorb(
+                state,
+                members,
+                [self._trial_source(r) for r in members],
+                self.settings.target,
+                self._mode_of,
+            )
         return state
 
     def _mode_of(self, record: TrialRecord) -> str:
@@ -235,8 +245,11 @@ class HillClimb:
         if state.push_rule is not None:
             rules.sort(key=lambda rule: rule.name != state.push_rule)
         if self.settings.adaptive_steps:
-            first = steps.initial_level(self._gap(state))
-            rules = [steps.step_of(rule, state.levels.get(rule.name, first)) for rule in rules]
+            gap = self._gap(state)
+            rules = [
+                steps.step_of(rule, steps.level_for(state.levels.get(rule.name), gap))
+                for rule in rules
+            ]
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
         fresh: list[list[Candidate]] = []
         deferred: list[list[Candidate]] = []
@@ -301,15 +314,30 @@ class HillClimb:
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
                 trial_spec(
-                    self.script, self.ledger, state, folder, self.settings, len(planned),
+                    self.script,
+                    self.ledger,
+                    state,
+                    folder,
+                    self.settings,
+                    len(planned),
                     item.warm is not None,
                 )  # fmt: skip
             )
             starts.append(now())
 
         def settles(index: int, result: TrialResult) -> bool:
-            return planned[index].kind == "confirm" and result.ok and reached(
-                result.value, self.settings.target, state.mode
+            """A from-scratch value at the target ends the round: a confirm, or a candidate
+            that trained cold to its last epoch (its metric is already the script's own)."""
+            item, metrics = planned[index], result.metrics or {}
+            from_scratch = item.kind == "confirm" or (
+                item.kind == "candidate"
+                and (metrics.get("start") or {}).get("mode") == "cold"
+                and not metrics.get("pruned")
+            )
+            return (
+                from_scratch
+                and result.ok
+                and reached(result.value, self.settings.target, state.mode)
             )
 
         outcomes, _ = run_round(
@@ -326,6 +354,7 @@ class HillClimb:
                 self.ledger.save_best(item.source, record.id)  # best.keras: the honest model
             self.reporter.trial_finished(record)
         return records
+
 
 def _round_robin(groups: Sequence[Sequence[Candidate]]) -> list[Candidate]:
     """The first of each group, then the second of each...: one of every rule before two of any."""

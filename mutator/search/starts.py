@@ -29,6 +29,12 @@ def warm_plan(
     kept = ledger.keep_weights(parent) if parent is not None else None
     if parent is None or kept is None:
         return None, "its parent saved no model to start from"
+    ran = script_seconds(ledger.trial_dir(parent))
+    if ran is not None and ran < settings.warm_after:
+        return None, (
+            f"cold is as cheap: its parent's script ran in {ran:.1f} s "
+            f"(< warm_after {settings.warm_after:g} s), and a cold metric needs no confirm"
+        )
     fits = fit_count(ledger.trial_dir(parent))
     if fits != 1:
         return None, f"the script calls fit {fits} times; only one fit can be continued"
@@ -92,11 +98,21 @@ def trial_spec(
 
 
 def fit_count(trial_dir: Path) -> int:
+    return len(_metrics(trial_dir).get("history") or [])
+
+
+def script_seconds(trial_dir: Path) -> float | None:
+    """How long the trial's script ran (its own time, not the worker's start), when recorded."""
+    seconds = _metrics(trial_dir).get("seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def _metrics(trial_dir: Path) -> dict:
     try:
         metrics = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return 0
-    return len(metrics.get("history") or [])
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def seed_env(seed: int | None) -> dict[str, str]:

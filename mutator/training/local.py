@@ -174,7 +174,9 @@ class LocalRunner(ConcurrentRunner):
             cancelled = self._ended(trial_dir)
             seconds = time.monotonic() - started
             ending = "cancelled" if cancelled else "timed out" if timed_out else None
-            log_note(log, f"end: {ending or describe_exit(process.returncode)} after {seconds:.1f} s")
+            log_note(
+                log, f"end: {ending or describe_exit(process.returncode)} after {seconds:.1f} s"
+            )
         return read_result(
             spec,
             returncode=process.returncode,
@@ -271,7 +273,7 @@ class LocalRunner(ConcurrentRunner):
         with self._lock:
             for worker in [*self._retired, *([self._current] if self._current else [])]:
                 worker.client.stop()
-                worker.discard(wait=5.0)
+                worker.discard()  # idle: killed, not waited for (TF's teardown takes ~1.4 s)
             self._current, self._retired = None, []
 
 

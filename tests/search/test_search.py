@@ -7,6 +7,7 @@ must be accepted, which reverted, and when the search must stop.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -300,11 +301,16 @@ def test_a_run_killed_mid_round_loses_and_repeats_no_trial(script):
 
 
 class WarmFakeRunner(FakeRunner):
-    """A warm start (warm.json present) scores 0.1 above what the script reaches from scratch."""
+    """A warm start (warm.json present) scores 0.1 above what the script reaches from scratch.
 
-    def __init__(self) -> None:
+    `script_seconds` is how long each script says it ran (metrics.json "seconds"); None: not
+    recorded, as from a runner that does not time it.
+    """
+
+    def __init__(self, script_seconds: float | None = None) -> None:
         super().__init__()
         self.warm_dirs: list[str] = []
+        self.script_seconds = script_seconds
 
     def run(self, spec: TrialSpec) -> TrialResult:
         result = super().run(spec)
@@ -312,6 +318,8 @@ class WarmFakeRunner(FakeRunner):
         (spec.trial_dir / "model.keras").write_bytes(b"weights")
         metrics = dict(result.metrics or {})
         metrics["start"] = {"mode": "warm" if warm else "cold", "why": "fake"}
+        if self.script_seconds is not None:
+            metrics["seconds"] = self.script_seconds
         (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
         result.metrics = metrics
         if warm:
@@ -352,3 +360,59 @@ def test_with_warm_start_off_no_child_is_warm_and_nothing_is_confirmed(script):
     assert runner.warm_dirs == [] and all(r.start == "cold" for r in records)
     assert not any(r.decision == "confirm" for r in records)
     assert {r.start_reason for r in records if r.decision != "baseline"} == {"warm start is off"}
+
+
+def test_a_child_of_a_parent_that_trained_fast_trains_cold_and_needs_no_confirm(script):
+    runner = WarmFakeRunner(script_seconds=1.2)
+    outcome, ledger = climb(script, runner, target=0.8, max_trials=20, rules=("more_filters",))
+    records = ledger.records()
+    assert runner.warm_dirs == [] and not any(r.decision == "confirm" for r in records)
+    assert all(r.start == "cold" for r in records)
+    assert "its parent's script ran in 1.2 s (< warm_after 5 s)" in records[1].start_reason
+    assert outcome.reached and outcome.state.best_confirmed
+    assert outcome.best.value == records[-1].value >= 0.8  # the cold candidate's own value
+
+
+def test_a_parent_that_trained_long_enough_still_has_warm_children(script):
+    runner = WarmFakeRunner(script_seconds=1.2)
+    _, ledger = climb(
+        script, runner, target=0.8, max_trials=20, rules=("more_filters",), warm_after=1.0
+    )
+    records = ledger.records()
+    assert records[1].start == "warm" and runner.warm_dirs[0] == "0002"
+    assert any(r.decision == "confirm" for r in records)
+
+
+class SlowSecondRunner(WarmFakeRunner):
+    """Submits like a real runner: the round's first trial ends at once, the second only when
+    it is cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(script_seconds=1.0)
+        self.held: dict[Path, Future] = {}
+        self.cancelled: list[str] = []
+
+    def submit(self, spec: TrialSpec) -> Future:
+        future: Future = Future()
+        if spec.trial_dir.name == "0003":
+            self.held[spec.trial_dir] = future
+        else:
+            future.set_result(self.run(spec))
+        return future
+
+    def cancel(self, spec: TrialSpec) -> None:
+        self.cancelled.append(spec.trial_dir.name)
+        self.held.pop(spec.trial_dir).set_result(_result(spec, "cancelled", None))
+
+
+def test_a_cold_candidate_at_the_target_ends_its_round_at_once(script):
+    runner = SlowSecondRunner()
+    outcome, ledger = climb(
+        script, runner, target=0.7, max_trials=20, parallel=2,
+        rules=("more_filters", "more_epochs"),
+    )  # fmt: skip
+    baseline, filters, epochs = ledger.records()
+    assert runner.cancelled == ["0003"]  # not waited for: the target was reached
+    assert (filters.decision, filters.start, filters.value) == ("accepted", "cold", 0.74)
+    assert (epochs.status, epochs.decision) == ("cancelled", "rejected")
+    assert outcome.reached and outcome.best.id == filters.id

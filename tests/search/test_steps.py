@@ -26,6 +26,14 @@ def test_a_big_gain_raises_the_level_and_a_refusal_lowers_it():
     assert steps.next_level(0, "rejected", -0.2, beaten=False) == 0
 
 
+def test_near_the_target_a_rule_takes_its_own_step_whatever_it_earned():
+    assert steps.level_for(None, 0.5) == 2 and steps.level_for(None, 0.1) == 1
+    assert steps.level_for(2, 0.1) == 2  # mid-way: momentum may go one above the gap's level
+    assert steps.level_for(2, 0.04) == 0  # near: the rule's own step (epochs x2, not x8)
+    assert steps.level_for(1, 0.5) == 1  # a rule that failed keeps its smaller step
+    assert steps.level_for(2, None) == 2 and steps.level_for(None, None) == 0  # no target
+
+
 def test_the_climb_hurries_while_filters_pay_and_comes_back_when_they_stop(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)

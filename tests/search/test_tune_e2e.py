@@ -43,12 +43,15 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
         "6",
         "--seed",
         "0",
+        "--warm-after",
+        "0",  # children start warm even from a 1-second parent: the confirm must report it
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     records = ledger(run_dir)
     assert records[0]["decision"] == "baseline" and records[0]["value"] < 0.5
+    assert all(r["start"] == "warm" for r in records[1:] if r["decision"] != "confirm")
     trials = [r for r in records if r["decision"] != "confirm"]  # the budget's trials
     assert records[-1]["best_after"] >= 0.85 and len(trials) <= 6
     confirm = [r for r in records if r["decision"] == "confirm"][-1]  # it reports the target
@@ -64,6 +67,20 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
     ).read_text()
     history = mutate("history", "cnn_digits.py", cwd=tmp_path)
     assert history.returncode == 0 and "accepted" in history.stdout
+
+
+def test_children_of_a_fast_baseline_train_cold_and_the_target_needs_no_confirm(tmp_path):
+    shutil.copy(FIXTURES / "cnn_digits.py", tmp_path)
+    args = ("tune", "cnn_digits.py", "--target", "0.9", "--max-trials", "6", "--seed", "0")
+    result = mutate(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = ledger(tmp_path / ".mutator" / "cnn_digits")
+    assert [r["start"] for r in records] == ["cold"] * len(records)
+    assert "cold is as cheap: its parent's script ran in" in records[1]["start_reason"]
+    assert not any(r["decision"] == "confirm" for r in records)
+    best = max((r for r in records if r["decision"] == "accepted"), key=lambda r: r["value"])
+    assert best["value"] >= 0.9 and records[-1]["best_after"] == best["value"]
+    assert f"-> {best['value']:.4f} in" in result.stdout  # the cold value is what is reported
 
 
 MISBEHAVING = """\
@@ -184,7 +201,7 @@ def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
     script = tmp_path / "cnn_digits.py"
     script.write_text(SLOW_EPOCHS.replace("epochs=2", "epochs=6"))
     args = ("tune", "cnn_digits.py", "--rule", "more_filters", "--rule", "more_epochs")
-    args += ("--parallel", "2", "--max-trials", "3", "--seed", "0")
+    args += ("--parallel", "2", "--max-trials", "3", "--seed", "0", "--warm-after", "0")
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     process = subprocess.Popen(
         [sys.executable, "-m", "mutator", *args],
@@ -220,6 +237,7 @@ def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
     ids = [r["id"] for r in records]
     assert ids == list(range(1, len(ids) + 1))  # none lost, none twice
     assert records[1]["round"] == records[2]["round"] == 2
+
     def starts(trial: int) -> int:
         log = run_dir / "trials" / f"{trial:04d}" / "log.txt"
         return log.read_text().count("start in worker")
