@@ -46,6 +46,7 @@ from mutator.training.runner import (
     TrialResult,
     TrialSpec,
     log_note,
+    not_started,
     read_result,
 )
 from mutator.training.trialio import one_line_error
@@ -253,16 +254,7 @@ class RayRunner(ConcurrentRunner):
     ) -> TrialResult:
         with log_path.open("ab") as log:
             log_note(log, f"cannot submit to Ray: {why}")
-        return TrialResult(
-            "crashed",
-            None,
-            spec.metric,
-            spec.mode,
-            time.monotonic() - started,
-            None,
-            log_path,
-            error=f"cannot submit the trial to Ray: {why}",
-        )
+        return not_started(spec, started, log_path, f"cannot submit the trial to Ray: {why}")
 
     def cancel(self, spec: TrialSpec) -> None:
         trial_dir = spec.trial_dir.resolve()

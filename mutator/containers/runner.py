@@ -53,6 +53,7 @@ from mutator.training.runner import (
     describe_exit,
     harness_arguments,
     log_note,
+    not_started,
     read_result,
 )
 from mutator.training.worker_client import trial_key
@@ -390,16 +391,7 @@ class DockerRunner(ConcurrentRunner):
 
     def _result_without_run(self, spec, started, log_path, error) -> TrialResult:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return TrialResult(
-            "crashed",
-            None,
-            spec.metric,
-            spec.mode,
-            time.monotonic() - started,
-            None,
-            log_path,
-            error=f"cannot create the trial's container: {first}",
-        )
+        return not_started(spec, started, log_path, f"cannot create the trial's container: {first}")
 
 
 def _image_pythonpath(image: Any) -> str:

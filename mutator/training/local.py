@@ -39,6 +39,7 @@ from mutator.training.runner import (
     describe_exit,
     harness_arguments,
     log_note,
+    not_started,
     read_result,
 )
 from mutator.training.worker_client import WorkerClient, trial_key
@@ -159,15 +160,8 @@ class LocalRunner(ConcurrentRunner):
                 )
             except OSError as error:
                 log_note(log, f"cannot start: {error}")
-                return TrialResult(
-                    "crashed",
-                    None,
-                    spec.metric,
-                    spec.mode,
-                    time.monotonic() - started,
-                    None,
-                    log_path,
-                    error=f"cannot start {self.python!r}: {error}",
+                return not_started(
+                    spec, started, log_path, f"cannot start {self.python!r}: {error}"
                 )
             self._started(trial_dir, lambda: kill_group(process.pid))
             timed_out = _supervise(process, log, self.on_line, spec.timeout)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -195,6 +196,21 @@ def last_log_line(log_path: Path | None, limit: int = 200) -> str | None:
         if line.strip() and not line.startswith(LOG_NOTE_PREFIX)
     ]
     return lines[-1][:limit] if lines else None
+
+
+def not_started(spec: TrialSpec, started: float, log_path: Path | None, error: str) -> TrialResult:
+    """A trial whose process, container or task could not even be started: a crash, so that
+    the search's retries and its ledger treat it as any other crash."""
+    return TrialResult(
+        "crashed",
+        None,
+        spec.metric,
+        spec.mode,
+        time.monotonic() - started,
+        None,
+        log_path,
+        error=error,
+    )
 
 
 def read_result(
