@@ -91,7 +91,7 @@ def decide(
             best_after = confirmed  # the round's confirm is the best now
         else:
             best_after = state.best_value
-        start = _start_of(result)
+        start = _start_of(result) or _planned_start(item)
         reason = start.get("why") if start.get("mode") == "warm" or item.warm else None
         records.append(
             TrialRecord(
@@ -133,6 +133,21 @@ def decide(
 def _start_of(result: TrialResult) -> dict:
     start = (result.metrics or {}).get("start")
     return start if isinstance(start, dict) else {}
+
+
+def _planned_start(item: Planned) -> dict:
+    """The start a trial was given, for one that never reported its own (cancelled, crashed early).
+
+    Without it the ledger would call a planned-warm trial that was cancelled mid-round `cold`,
+    with no reason: a record of something that did not happen.
+    """
+    if item.warm is None:
+        return {"mode": "cold"}  # the record's reason is the plan's cold_reason
+    return {
+        "mode": "warm",
+        "why": f"planned {item.warm.mode} from trial {item.warm.parent_trial}; "
+        "it stopped before it reported its start",
+    }
 
 
 def _resumed_from(result: TrialResult, start: dict) -> int:

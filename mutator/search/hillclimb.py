@@ -240,10 +240,7 @@ class HillClimb:
         room = max(1, min(self.parallel, self.settings.max_trials - state.trials))
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         diagnosis = self.diagnosis(state)
-        by_name = {rule.name: rule for rule in self.rules}
-        rules = [by_name[name] for name in order(list(by_name), diagnosis)]
-        if state.push_rule is not None:
-            rules.sort(key=lambda rule: rule.name != state.push_rule)
+        rules = self.rules
         if self.settings.adaptive_steps:
             gap = self._gap(state)
             rules = [
@@ -251,19 +248,25 @@ class HillClimb:
                 for rule in rules
             ]
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
-        fresh: list[list[Candidate]] = []
-        deferred: list[list[Candidate]] = []
-        for rule in rules:
-            mine = [
-                p
-                for p in api.propose(script, [rule])
-                if isinstance(p, Candidate) and address_key(p.address()) not in state.refused
-            ]
-            fresh.append([c for c in mine if address_key(c.address()) not in state.beaten])
-            deferred.append([c for c in mine if address_key(c.address()) in state.beaten])
-        chosen = (_round_robin(fresh) + _round_robin(deferred))[:room]
+        proposed = {rule.name: self._proposals(script, rule, state) for rule in rules}
+        names = order([name for name, mine in proposed.items() if mine], diagnosis)
+        if state.push_rule is not None:
+            names.sort(key=lambda name: name != state.push_rule)
+        fresh = [
+            [c for c in proposed[n] if address_key(c.address()) not in state.beaten] for n in names
+        ]
+        deferred = [
+            [c for c in proposed[n] if address_key(c.address()) in state.beaten] for n in names
+        ]
+        chosen = [(c, factors.get(c.rule)) for c in _round_robin(fresh) + _round_robin(deferred)]
+        second = self._runner_up(script, state)
+        if second is not None and state.runner_up is not None:
+            chosen = [(c, f) for c, f in chosen if c.address() != second.address()]
+            pushed = bool(chosen) and chosen[0][0].rule == state.push_rule
+            chosen.insert(1 if pushed else 0, (second, state.runner_up.step))
+        chosen = chosen[:room]
         planned = []
-        for offset, candidate in enumerate(chosen):
+        for offset, (candidate, step) in enumerate(chosen):
             rewrite = api.rewrite(script, candidate)
             warm, why = warm_plan(self.ledger, state, candidate, self.settings)
             planned.append(
@@ -277,10 +280,27 @@ class HillClimb:
                     warm,
                     why,
                     diagnosis=diagnosis.line,
-                    step=factors.get(candidate.rule),
+                    step=step,
                 )
             )
         return planned
+
+    def _proposals(self, script: api.Script, rule, state: SearchState) -> list[Candidate]:  # type: ignore[no-untyped-def]
+        """What `rule` proposes on the best script, less the changes already refused."""
+        return [
+            p
+            for p in api.propose(script, [rule])
+            if isinstance(p, Candidate) and address_key(p.address()) not in state.refused
+        ]
+
+    def _runner_up(self, script: api.Script, state: SearchState) -> Candidate | None:
+        """The last round's runner-up (`state.RunnerUp`), proposed again at its own step."""
+        second = state.runner_up
+        rule = next((r for r in self.rules if second is not None and r.name == second.rule), None)
+        if second is None or rule is None:
+            return None
+        again = self._proposals(script, steps.with_factor(rule, second.step), state)
+        return next((c for c in again if address_key(c.address()) == second.key), None)
 
     def _gap(self, state: SearchState) -> float | None:
         return gap(state, self.settings.target)

@@ -31,10 +31,30 @@ class SearchState:
     refused: set[str] = field(default_factory=set)  # tried, reverted: never again
     beaten: set[str] = field(default_factory=set)  # improved but lost a round: later again
     push_rule: str | None = None  # the rule just accepted: tried again first
+    runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
     trials: int = 0
     rounds: int = 0
     seconds: float = 0.0  # wall seconds: each round counts as its longest trial
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """A change that gained nearly what the round's winner did, and lost only to it.
+
+    Both are evidence; the winner is now in the best script, and the runner-up is the next
+    change with a measured gain behind it (filters x8 won, epochs x8 gained 0.55 beside it):
+    it comes back in the next round, right after the winner's rule, at the step it was tried
+    at, rather than after every untried change.
+    """
+
+    rule: str
+    key: str  # address_key of its change
+    step: float | None  # the factor it was proposed at (TrialRecord.step)
+
+
+# A beaten change is a runner-up when it gained at least this share of the winner's gain.
+RUNNER_UP_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,8 +105,6 @@ def reached(value: float | None, target: float | None, mode: str) -> bool:
     if mode == "max":
         return value >= target - TARGET_TOLERANCE
     return value <= target + TARGET_TOLERANCE
-
-
 
 
 def gap(state: SearchState, target: float | None) -> float | None:
@@ -157,3 +175,22 @@ def absorb(
             state.refused.add(address_key(record.address))
     if any(r.decision in ("accepted", "rejected") for r in records):
         state.push_rule = accepted.rule if accepted is not None else None
+        state.runner_up = runner_up(records, accepted, before, sign)
+
+
+def runner_up(
+    records: Sequence[TrialRecord], winner: TrialRecord | None, before: float | None, sign: int
+) -> RunnerUp | None:
+    """The round's beaten change with the largest gain, if it gained a fair share of the winner's."""
+    if winner is None or winner.value is None or before is None:
+        return None
+    beaten = [
+        r for r in records if r.beaten_by is not None and r.status == "ok" and r.value is not None
+    ]
+    if not beaten:
+        return None
+    best = max(beaten, key=lambda r: sign * r.value)
+    won, gained = sign * (winner.value - before), sign * (best.value - before)
+    if best.rule is None or gained < RUNNER_UP_SHARE * won:
+        return None
+    return RunnerUp(best.rule, address_key(best.address), best.step)

@@ -32,6 +32,14 @@ def step_of(rule: Any, level: int) -> Any:
     return dataclasses.replace(rule, **{setting: base ** (level + 1)})
 
 
+def with_factor(rule: Any, factor: float | None) -> Any:
+    """`rule` at a step a trial recorded (`TrialRecord.step`), to propose that change again."""
+    setting = ADAPTIVE.get(rule.name)
+    if setting is None or factor is None or getattr(rule, "step", None):
+        return rule
+    return dataclasses.replace(rule, **{setting: type(getattr(rule, setting))(factor)})
+
+
 def factor_of(rule: Any) -> float | None:
     setting = ADAPTIVE.get(rule.name)
     return getattr(rule, setting) if setting is not None else None

@@ -7,6 +7,7 @@ import pytest
 from mutator.search.diagnosis import (
     NONE,
     OVER_FITTING,
+    STILL_LEARNING,
     UNDER_FITTING,
     UNDER_TRAINED,
     diagnose,
@@ -33,6 +34,12 @@ WIDE_CNN_2_EPOCHS = {
     "loss": [0.7, 0.25],
     "val_loss": [0.35, 0.2],
 }
+STALLED_SMALL = {  # a 4-filter CNN after many epochs: flat, and far below the target
+    "accuracy": [0.815, 0.8152],
+    "val_accuracy": [0.84, 0.84],
+    "loss": [0.62, 0.619],
+    "val_loss": [0.58, 0.58],
+}
 CONVERGED = {
     "accuracy": [0.985, 0.99],
     "val_accuracy": [0.975, 0.975],
@@ -42,11 +49,28 @@ CONVERGED = {
 ALL = ["more_filters", "larger_kernel", "add_conv_block", "add_dense", "more_epochs", "add_dropout"]
 
 
-def test_a_weak_model_far_below_the_target_under_fits():
-    found = diagnose(CNN_BASELINE, 0.97, "max")
+def test_a_weak_model_that_stopped_learning_far_below_the_target_under_fits():
+    found = diagnose(STALLED_SMALL, 0.97, "max")
     assert found.kind == UNDER_FITTING
-    assert found.line == "under-fitting: train accuracy 0.27 is far below the target 0.97"
+    assert found.line == "under-fitting: train accuracy 0.82 is far below the target 0.97"
     assert order(ALL, found)[:4] == ALL[:4] and order(ALL, found)[-1] == "add_dropout"
+
+
+def test_a_weak_model_still_learning_gets_capacity_and_epochs_side_by_side():
+    found = diagnose(CNN_BASELINE, 0.97, "max")
+    assert found.kind == STILL_LEARNING
+    assert found.line == (
+        "under-fitting: train accuracy 0.27 is far below the target 0.97, "
+        "val still rising: capacity and epochs"
+    )
+    ordered = order(ALL, found)
+    assert ordered[:3] == ["more_filters", "more_epochs", "larger_kernel"]
+    assert ordered[-1] == "add_dropout"
+
+
+def test_still_learning_puts_epochs_after_the_first_capacity_rule_that_applies():
+    mlp = ["add_dense", "more_epochs", "add_dropout"]  # no Conv layer: no filters, no kernels
+    assert order(mlp, diagnose(CNN_BASELINE, 0.97, "max")) == mlp
 
 
 def test_a_model_near_the_target_whose_val_still_rises_is_under_trained():

@@ -7,6 +7,7 @@ must be accepted, which reverted, and when the search must stop.
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class FakeRunner:
         view = api.Script.from_text(text).view
         filters = view.layers_of({"Conv2D"})[0].int_arg(0, "filters")
         epochs = view.epochs.value
-        score = 0.5 + 0.1 * min(filters, 16) / 4 + 0.02 * min(epochs, 8)
+        score = self.score(filters, epochs)
         curve = [score - 0.1, score] if self.history_rising else [score, score]
         metrics = {  # what the harness writes last, once the trial is judged
             "status": "ok",
@@ -62,6 +63,9 @@ class FakeRunner:
         }
         (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
         return _result(spec, "ok", round(score, 4), metrics=metrics)
+
+    def score(self, filters: int, epochs: int) -> float:
+        return 0.5 + 0.1 * min(filters, 16) / 4 + 0.02 * min(epochs, 8)
 
 
 def _result(spec, status, value, error=None, metrics=None) -> TrialResult:
@@ -265,6 +269,64 @@ def test_a_beaten_candidate_comes_back_but_a_refused_one_never(script):
             first_refusal[key] = record.id
 
 
+def test_a_runner_up_that_gained_near_what_the_winner_did_comes_back_next_round(script):
+    _, ledger = climb(
+        script, FakeRunner(), max_trials=5, parallel=2,
+        rules=("more_filters", "more_epochs", "larger_kernel"),
+        rule_settings={"more_epochs": {"factor": 4}},
+    )  # fmt: skip
+    records = ledger.records()
+    # round 2: epochs 2 -> 8 scores 0.76 and wins; filters 4 -> 8 gained 0.10 of its 0.12
+    assert [(r.rule, r.decision) for r in records[1:3]] == [
+        ("more_filters", "rejected"),
+        ("more_epochs", "accepted"),
+    ]
+    # round 3: the winner's rule again, then the runner-up (not the untried kernel)
+    assert [(r.rule, r.params, r.round) for r in records[3:5]] == [
+        ("more_epochs", {"epochs": [8, 32]}, 3),
+        ("more_filters", {"filters": [4, 8]}, 3),
+    ]
+    assert records[4].decision == "accepted"
+
+
+def test_a_beaten_change_that_gained_little_waits_for_the_untried_ones(script):
+    _, ledger = climb(
+        script, FakeRunner(), max_trials=5, parallel=2,
+        rules=("more_filters", "more_epochs", "larger_kernel"),
+    )  # fmt: skip
+    records = ledger.records()
+    # round 2: filters wins (+0.10), epochs 2 -> 4 gained only 0.04 of it
+    assert records[2].rule == "more_epochs" and records[2].beaten_by == records[1].id
+    assert [r.rule for r in records[3:5]] == ["more_filters", "larger_kernel"]
+
+
+class LogScoreRunner(FakeRunner):
+    """Every doubling of filters or of epochs gains the same 0.05, without a ceiling."""
+
+    def score(self, filters: int, epochs: int) -> float:
+        return 0.5 + 0.05 * math.log2(filters) + 0.05 * math.log2(epochs)
+
+
+def test_the_runner_up_comes_back_at_the_step_it_was_tried_at(script):
+    """Adaptive steps shrink nearer the target; the runner-up's measured change keeps its own."""
+    _, ledger = climb(
+        script, LogScoreRunner(), max_trials=5, parallel=2, adaptive_steps=True, target=0.96,
+        rules=("more_filters", "more_epochs", "larger_kernel"),
+    )  # fmt: skip
+    records = ledger.records()
+    # round 2, gap 0.31: both rules at x8; filters (first) and epochs both reach 0.80
+    assert [(r.rule, r.params, r.step) for r in records[1:3]] == [
+        ("more_filters", {"filters": [4, 32]}, 8),
+        ("more_epochs", {"epochs": [2, 16]}, 8),
+    ]
+    assert records[2].beaten_by == records[1].id
+    # round 3, gap 0.16: a new epochs step would be x4 (2 -> 8); the runner-up comes back at x8
+    assert [(r.rule, r.params, r.step) for r in records[3:5]] == [
+        ("more_filters", {"filters": [32, 256]}, 8),
+        ("more_epochs", {"epochs": [2, 16]}, 8),
+    ]
+
+
 class InterruptedRunner(FakeRunner):
     """Trains the first trial of the round, then is killed while training the second."""
 
@@ -416,3 +478,20 @@ def test_a_cold_candidate_at_the_target_ends_its_round_at_once(script):
     assert (filters.decision, filters.start, filters.value) == ("accepted", "cold", 0.74)
     assert (epochs.status, epochs.decision) == ("cancelled", "rejected")
     assert outcome.reached and outcome.best.id == filters.id
+
+
+class StopsBeforeReportingRunner(WarmFakeRunner):
+    """Trial 0002 ends (cancelled, crashed at import) before its harness wrote a start."""
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        if spec.trial_dir.name == "0002":
+            return _result(spec, "cancelled", None)
+        return super().run(spec)
+
+
+def test_a_trial_that_never_reported_its_start_is_recorded_with_the_start_it_was_planned(script):
+    _, ledger = climb(script, StopsBeforeReportingRunner(), max_trials=3, rules=("more_epochs",))
+    stopped, ran = ledger.records()[1:3]
+    assert (stopped.status, stopped.start) == ("cancelled", "warm")  # as planned, not "cold"
+    assert "planned continue from trial 1" in stopped.start_reason
+    assert ran.start == "warm" and ran.start_reason == "fake"

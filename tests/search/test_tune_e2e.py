@@ -51,8 +51,8 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     records = ledger(run_dir)
     assert records[0]["decision"] == "baseline" and records[0]["value"] < 0.5
-    ran = [r for r in records[1:] if r["decision"] != "confirm" and r["status"] != "cancelled"]
-    assert ran and all(r["start"] == "warm" for r in ran)  # a cancelled one never reported
+    children = [r for r in records[1:] if r["decision"] != "confirm"]
+    assert children and all(r["start"] == "warm" for r in children)  # cancelled ones: as planned
     trials = [r for r in records if r["decision"] != "confirm"]  # the budget's trials
     assert records[-1]["best_after"] >= 0.85 and len(trials) <= 6
     confirm = [r for r in records if r["decision"] == "confirm"][-1]  # it reports the target
