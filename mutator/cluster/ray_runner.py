@@ -43,6 +43,7 @@ from mutator.training.runner import (
     LOG_FILE,
     METRICS_FILE,
     ConcurrentRunner,
+    InFlight,
     TrialResult,
     TrialSpec,
     log_note,
@@ -124,8 +125,7 @@ class RayRunner(ConcurrentRunner):
             self._prepare_workers()
         self._lock = threading.Lock()
         self._shipped: dict[tuple[str, int], Any] = {}  # (path, mtime) -> object ref
-        self._in_flight: dict[Path, Any] = {}  # trial dir -> its task's generator
-        self._cancelled: set[Path] = set()
+        self._in_flight = InFlight()  # trial dir -> how to cancel its task's generator
 
     def _prepare_workers(self) -> None:
         """Have a Ray worker start its warm worker (TensorFlow's import) while the search is
@@ -152,7 +152,7 @@ class RayRunner(ConcurrentRunner):
         except Exception as error:  # noqa: BLE001 - the cluster refused the task: a crash
             return self._not_started(spec, log_path, started, one_line_error(error))
         failure, end = self._follow(stream, trial_dir, log_path)
-        cancelled = self._ended(trial_dir)
+        cancelled = self._in_flight.ended(trial_dir)
         seconds = time.monotonic() - started
         with log_path.open("ab") as log:
             ending = "cancelled" if cancelled else failure or f"status {(end or {}).get('status')}"
@@ -173,11 +173,7 @@ class RayRunner(ConcurrentRunner):
         self, stream: Any, trial_dir: Path, log_path: Path
     ) -> tuple[str | None, dict[str, Any] | None]:
         """Apply what the task streams back until it ends; (why it failed, its end message)."""
-        with self._lock:
-            self._in_flight[trial_dir] = stream
-            cancelled = trial_dir in self._cancelled
-        if cancelled:
-            self.ray.cancel(stream)
+        self._in_flight.started(trial_dir, lambda: self._cancel_task(stream))
         end = None
         try:
             for reference in stream:
@@ -257,22 +253,11 @@ class RayRunner(ConcurrentRunner):
         return not_started(spec, started, log_path, f"cannot submit the trial to Ray: {why}")
 
     def cancel(self, spec: TrialSpec) -> None:
-        trial_dir = spec.trial_dir.resolve()
-        with self._lock:
-            self._cancelled.add(trial_dir)
-            stream = self._in_flight.get(trial_dir)
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                self.ray.cancel(stream)
+        self._in_flight.cancel(spec.trial_dir.resolve())
 
-    def _ended(self, trial_dir: Path) -> bool:
-        """Forget the trial; True when it was cancelled."""
-        with self._lock:
-            self._in_flight.pop(trial_dir, None)
-            if trial_dir in self._cancelled:
-                self._cancelled.discard(trial_dir)
-                return True
-        return False
+    def _cancel_task(self, stream: Any) -> None:
+        with contextlib.suppress(Exception):  # a task that just ended cannot be cancelled
+            self.ray.cancel(stream)
 
     def close(self) -> None:
         super().close()

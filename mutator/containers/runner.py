@@ -47,6 +47,7 @@ from mutator.training.runner import (
     LOG_FILE,
     METRICS_FILE,
     ConcurrentRunner,
+    InFlight,
     LineCallback,
     TrialResult,
     TrialSpec,
@@ -112,7 +113,7 @@ class DockerRunner(ConcurrentRunner):
         self.worker, self.preload = worker, tuple(preload)
         self._workers: dict[Path, ContainerWorker] = {}
         self._workers_lock = threading.Lock()
-        self._cancelled: set[Path] = set()
+        self._in_flight = InFlight()  # which trials were cancelled (a container is killed by name)
         self.image = image
         self.images = dict(images or {})
         self.cpus, self.memory, self.network = cpus, memory, network
@@ -263,8 +264,8 @@ class DockerRunner(ConcurrentRunner):
         from docker.errors import DockerException
 
         trial_dir = spec.trial_dir.resolve()
+        self._in_flight.cancel(trial_dir)
         with self._workers_lock:
-            self._cancelled.add(trial_dir)
             worker = self._workers.get(run_dir_of(trial_dir))
         if self.worker and worker is not None:
             worker.client.cancel(trial_key(trial_dir))
@@ -273,11 +274,7 @@ class DockerRunner(ConcurrentRunner):
                 self.client.containers.get(container_name(trial_dir)).kill()
 
     def _was_cancelled(self, trial_dir: Path) -> bool:
-        with self._workers_lock:
-            if trial_dir in self._cancelled:
-                self._cancelled.discard(trial_dir)
-                return True
-        return False
+        return self._in_flight.ended(trial_dir)
 
     # -- one container per run -----------------------------------------------------------------
     def _run_in_worker(self, spec: TrialSpec) -> TrialResult:

@@ -3,13 +3,17 @@
 1. Train the script as pushed: the baseline is the best so far.
 2. Propose candidates on the best source, in rule order; the next `parallel` not yet refused are
    trained side by side, one round (the first candidate of each rule before a second of any).
-   The order is the best trial's diagnosis (`diagnosis`): under-fitting puts capacity first,
-   under-training epochs, over-fitting a regularising rule. A rule that just gained much takes
-   a bigger step (`steps`: filters x2 -> x4 -> x8), one that failed comes back to its own.
+   The order is the best trial's diagnosis (`diagnosis`): under-fitting puts capacity first
+   (beside more epochs while the curve still rises), under-training epochs, over-fitting a
+   regularising rule. A rule that just gained much takes a bigger step (`steps`: filters
+   x2 -> x4 -> x8), one that failed comes back to its own.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
-   accepted, and its rule is pushed again; the others are reverted. One that improved but was
-   beaten may be tried again later (after the untried ones); one that did not improve is never
-   tried again at the same (rule, site, params).
+   accepted, and its rule is pushed again; the others are reverted. The runner-up, a beaten
+   change that gained at least half of what the winner did (`state.RunnerUp`), comes back in
+   the next round right after the winner's rule, at the step it was tried at: two measured
+   gains usually add up (filters 4 -> 32 won, epochs 2 -> 16 beside it; both together reach
+   0.98). Another that improved but was beaten may be tried again later (after the untried
+   ones); one that did not improve is never tried again at the same (rule, site, params).
 4. A child starts from its parent's weights where that is sound (`warm.json`, see
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +33,7 @@ from mutator.training.runner import (
     LOG_FILE,
     METRICS_FILE,
     ConcurrentRunner,
+    InFlight,
     LineCallback,
     TrialResult,
     TrialSpec,
@@ -84,8 +85,7 @@ class LocalRunner(ConcurrentRunner):
         self._current: _LocalWorker | None = None
         self._retired: list[_LocalWorker] = []
         self._broken: str | None = None  # why workers are given up on, for this runner's life
-        self._in_flight: dict[Path, Callable[[], None]] = {}  # trial dir -> how to stop it
-        self._cancelled: set[Path] = set()
+        self._in_flight = InFlight()
         if worker:
             with self._lock:
                 self._current = self._start_worker()
@@ -105,28 +105,7 @@ class LocalRunner(ConcurrentRunner):
         return child_environment(os.environ, spec.env)
 
     def cancel(self, spec: TrialSpec) -> None:
-        trial_dir = spec.trial_dir.resolve()
-        with self._lock:
-            self._cancelled.add(trial_dir)
-            stop = self._in_flight.get(trial_dir)
-        if stop is not None:
-            stop()
-
-    def _started(self, trial_dir: Path, stop: Callable[[], None]) -> None:
-        with self._lock:
-            self._in_flight[trial_dir] = stop
-            cancelled = trial_dir in self._cancelled
-        if cancelled:
-            stop()
-
-    def _ended(self, trial_dir: Path) -> bool:
-        """Forget the trial; True when it was cancelled."""
-        with self._lock:
-            self._in_flight.pop(trial_dir, None)
-            if trial_dir in self._cancelled:
-                self._cancelled.discard(trial_dir)
-                return True
-        return False
+        self._in_flight.cancel(spec.trial_dir.resolve())
 
     def run(self, spec: TrialSpec) -> TrialResult:
         trial_dir = spec.trial_dir.resolve()
@@ -163,9 +142,9 @@ class LocalRunner(ConcurrentRunner):
                 return not_started(
                     spec, started, log_path, f"cannot start {self.python!r}: {error}"
                 )
-            self._started(trial_dir, lambda: kill_group(process.pid))
+            self._in_flight.started(trial_dir, lambda: kill_group(process.pid))
             timed_out = _supervise(process, log, self.on_line, spec.timeout)
-            cancelled = self._ended(trial_dir)
+            cancelled = self._in_flight.ended(trial_dir)
             seconds = time.monotonic() - started
             ending = "cancelled" if cancelled else "timed out" if timed_out else None
             log_note(
@@ -191,9 +170,9 @@ class LocalRunner(ConcurrentRunner):
         with log_path.open("ab") as log:
             log_note(log, f"start in worker {worker.process.pid}: {shlex.join(arguments)}")
         worker.client.submit(key, arguments, trial_dir, self.environment(spec), log_path)
-        self._started(trial_dir, lambda: worker.client.cancel(key))
+        self._in_flight.started(trial_dir, lambda: worker.client.cancel(key))
         end = worker.client.wait(key, deadline)
-        cancelled = self._ended(trial_dir)
+        cancelled = self._in_flight.ended(trial_dir)
         seconds = time.monotonic() - started
         with log_path.open("ab") as log:
             if end.worker_died:

@@ -105,6 +105,44 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+class InFlight:
+    """Which trials are running, how to stop each, and which were cancelled: for `cancel`.
+
+    A round may be decided while a trial is still being shipped or forked, before the runner
+    knows how to stop it: a cancel then is remembered, and the trial is stopped as it starts.
+    Every runner (a process, the warm worker, a container, a Ray task) keeps this the same way.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stops: dict[Path, Callable[[], None]] = {}
+        self._cancelled: set[Path] = set()
+
+    def cancel(self, trial_dir: Path) -> None:
+        with self._lock:
+            self._cancelled.add(trial_dir)
+            stop = self._stops.get(trial_dir)
+        if stop is not None:
+            stop()
+
+    def started(self, trial_dir: Path, stop: Callable[[], None]) -> None:
+        """The trial runs and `stop` stops it; called at once if it was cancelled already."""
+        with self._lock:
+            self._stops[trial_dir] = stop
+            cancelled = trial_dir in self._cancelled
+        if cancelled:
+            stop()
+
+    def ended(self, trial_dir: Path) -> bool:
+        """Forget the trial; True when it was cancelled."""
+        with self._lock:
+            self._stops.pop(trial_dir, None)
+            if trial_dir in self._cancelled:
+                self._cancelled.discard(trial_dir)
+                return True
+        return False
+
+
 class ConcurrentRunner:
     """`submit` and `close` for a runner whose `run` blocks: each submitted trial on a thread.
 

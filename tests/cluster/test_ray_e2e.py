@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from slow_scripts import slow_epochs
 
 from mutator.cli.progress import PlainReporter
 from mutator.search.config import TuneSettings
@@ -26,18 +27,6 @@ pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 # The test's cluster trusts this machine only; a real one keeps token authentication on.
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-SLOW_EPOCHS = (
-    (FIXTURES / "cnn_digits.py")
-    .read_text()
-    .replace("import keras\n", "import time\nimport keras\n", 1)
-    .replace(
-        "verbose=2)",
-        "verbose=2,\n    callbacks=[keras.callbacks.LambdaCallback("
-        "on_epoch_end=lambda epoch, logs: time.sleep(0.5))])",
-        1,
-    )
-    .replace("epochs=2", "epochs=10")
-)
 
 
 def ledger(run_dir: Path) -> list[dict]:
@@ -130,7 +119,7 @@ def wait_for(log: Path, text: str, seconds: float = 180) -> str:
 
 def test_a_ray_worker_killed_mid_trial_resumes_the_trial_from_its_epoch(tmp_path, cluster):
     address, env = cluster
-    (tmp_path / "cnn_digits.py").write_text(SLOW_EPOCHS)
+    (tmp_path / "cnn_digits.py").write_text(slow_epochs(0.5, epochs=10))
     process = start_tune(tmp_path, address, env, "--max-trials", "1")
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     trial = run_dir / "trials" / "0001"
@@ -153,7 +142,7 @@ def test_a_ray_worker_killed_mid_trial_resumes_the_trial_from_its_epoch(tmp_path
 
 def test_kill_9_of_the_tuner_stops_its_trials_on_the_cluster_and_a_rerun_resumes(tmp_path, cluster):
     address, env = cluster
-    (tmp_path / "cnn_digits.py").write_text(SLOW_EPOCHS)
+    (tmp_path / "cnn_digits.py").write_text(slow_epochs(0.5, epochs=10))
     args = ("--max-trials", "1")
     process = start_tune(tmp_path, address, env, *args)
     run_dir = tmp_path / ".mutator" / "cnn_digits"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from slow_scripts import slow_epochs
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -184,23 +185,10 @@ def test_kill_9_then_resume_repeats_no_trial_and_resumes_the_interrupted_one(tmp
     assert baseline_log.count("== mutator") <= 2
 
 
-SLOW_EPOCHS = (
-    (FIXTURES / "cnn_digits.py")
-    .read_text()
-    .replace("import keras\n", "import time\nimport keras\n", 1)
-    .replace(
-        "verbose=2)",
-        "verbose=2,\n    callbacks=[keras.callbacks.LambdaCallback("
-        "on_epoch_end=lambda epoch, logs: time.sleep(0.4))])",
-        1,
-    )
-)
-
-
 def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
     """Round 2 trains two candidates side by side; the tuner is killed while one still trains."""
     script = tmp_path / "cnn_digits.py"
-    script.write_text(SLOW_EPOCHS.replace("epochs=2", "epochs=6"))
+    script.write_text(slow_epochs(0.4, epochs=6))
     args = ("tune", "cnn_digits.py", "--rule", "more_filters", "--rule", "more_epochs")
     args += ("--parallel", "2", "--max-trials", "3", "--seed", "0", "--warm-after", "0")
     run_dir = tmp_path / ".mutator" / "cnn_digits"

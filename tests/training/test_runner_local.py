@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from mutator.training.local import LocalRunner, child_environment
-from mutator.training.runner import Runner, TrialSpec, describe_exit, harness_arguments, read_result
+from mutator.training.runner import (
+    InFlight,
+    Runner,
+    TrialSpec,
+    describe_exit,
+    harness_arguments,
+    read_result,
+)
 
 
 def write_script(tmp_path: Path, source: str, name: str = "train.py") -> Path:
@@ -115,6 +122,38 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert "timed out after 2 s" in result.error
     harness_pid, child_pid = map(int, (tmp_path / "trial" / "pids").read_text().split())
     assert wait_until(lambda: not alive(harness_pid) and not alive(child_pid), 5)
+
+
+def test_a_cancelled_trial_is_stopped_with_its_process_group_and_says_cancelled(tmp_path):
+    spec = spec_for(
+        tmp_path,
+        """
+        import os, time
+        open("pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+        """,
+    )
+    runner = LocalRunner()
+    future = runner.submit(spec)
+    assert wait_until(lambda: (tmp_path / "trial" / "pid").exists(), 20)
+    runner.cancel(spec)
+    result = future.result(timeout=20)
+    runner.close()
+    assert result.status == "cancelled" and "its round was decided" in result.error
+    assert wait_until(lambda: not alive(int((tmp_path / "trial" / "pid").read_text())), 5)
+
+
+def test_in_flight_stops_a_trial_cancelled_before_it_started_as_soon_as_it_starts():
+    stopped: list[str] = []
+    trials = InFlight()
+    trials.cancel(Path("/run/0002"))  # the round was decided while 0002 was being forked
+    trials.started(Path("/run/0001"), lambda: stopped.append("0001"))
+    trials.started(Path("/run/0002"), lambda: stopped.append("0002"))
+    assert stopped == ["0002"]
+    trials.cancel(Path("/run/0001"))
+    assert stopped == ["0002", "0001"]
+    assert trials.ended(Path("/run/0001")) and not trials.ended(Path("/run/0001"))  # once
+    assert not trials.ended(Path("/run/0003"))
 
 
 def test_process_killed_by_a_signal_is_crashed_even_with_a_stale_result(tmp_path):
