@@ -2,7 +2,8 @@
 
     python bench/bench_search.py [--targets 0.95 0.98] [--seeds 1 2 3] [--max-trials 20]
         [--time-cap 300] [--repeat 3] [--methods mutate random hyperband bayesian]
-        [--variants full no-warm-start warm-always no-worker sequential no-prune] [--replay] [--json OUT]
+        [--variants full no-warm-start warm-always no-worker sequential no-prune no-joint]
+        [--replay] [--json OUT]
         [--keep]
     python bench/bench_search.py --quick          # the smoke run, see below
 
@@ -24,7 +25,8 @@ One run measures, side by side on this machine, from the same weak starting mode
       from its parent's weights), `--warm-after 0` (warm-always: children start warm even from
       a parent that trained in a second, as before warm_after), `--no-worker` (a fresh Python
       per trial, not a fork of a warm one), `--parallel 1` (one candidate at a time, not one per core), `--no-prune` (every
-      candidate trains to its last epoch); and per variant, the trials pruned up to the target
+      candidate trains to its last epoch), `--no-joint` (capacity and epochs only ever one
+      per trial, never as one joint change); and per variant, the trials pruned up to the target
       and the seconds their stops saved (the epochs not trained, at the trial's own pace);
   (d) the fixed cost of a trial (bench/search_overhead.py): the bare script, one trial in a
       fresh process, trials through the warm worker (the first one, which starts it, and later
@@ -52,7 +54,7 @@ Reproduce (`pip install -e '.[train,bench]'`):
     python bench/bench_search.py --json /tmp/bench_search.json      # --keep keeps logs, ledgers
     python bench/bench_search.py --quick                             # the 2-3 minute check
 
-A full run is 9 KerasTuner searches and 36 `mutate tune` runs (6 variants x 2 targets x 3 seeds),
+A full run is 9 KerasTuner searches and 42 `mutate tune` runs (7 variants x 2 targets x 3 seeds),
 each capped at 300 s (mutate: +60 s grace), plus ~2.5 min of overhead. Estimate: 1 to 1.5 hours
 on 2 cores (KerasTuner ~25-40 min, mutate ~35-50 min); if every run hit its cap, ~3.2 hours.
 

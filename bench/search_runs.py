@@ -39,6 +39,7 @@ VARIANTS = {
     "no-worker": ("--no-worker",),
     "sequential": ("--parallel", "1"),
     "no-prune": ("--no-prune",),
+    "no-joint": ("--no-joint",),  # capacity and epochs side by side, never as one change
 }
 LABELS = {
     "mutate": "mutate tune",
@@ -204,7 +205,7 @@ def run_mutate(
         reason = failed(f"mutate tune {' '.join(VARIANTS[variant])}".strip(), done, log)
     path = [ledger_step(r, run_dir) for r in records]
     hit = first_reached(path, target)
-    upto = path if hit is None else path[: hit + 1]
+    upto = path if hit is None else trained_by(path, hit)
     confirms = [s["seconds"] for s in upto if s["decision"] == "confirm"]
     pruned = [s for s in upto if s["pruned"]]
     starts = [s["start"] for s in upto if s["start"] is not None]
@@ -250,6 +251,7 @@ def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             else 0.0
         ),
         "trial": trial,
+        "round": record.get("round"),
         "rule": record.get("rule"),
         "params": record.get("params") or {},
         "value": record.get("value"),
@@ -279,6 +281,16 @@ def asked_epochs(run_dir: Path, trial: Any) -> int:
         return int(fit["epochs_requested"]) - int(fit.get("initial_epoch") or 0)
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
+
+
+def trained_by(path: list[dict[str, Any]], hit: int) -> list[dict[str, Any]]:
+    """The ledger lines of every trial trained by the time line `hit` reached the target: its
+    whole round, as a round's trials train side by side (the joint change is first in its
+    round, and the capacity change alone beside it was trained too)."""
+    last_round = path[hit]["round"]
+    if last_round is None:
+        return path[: hit + 1]
+    return [s for i, s in enumerate(path) if i <= hit or s["round"] == last_round]
 
 
 def first_reached(path: list[dict[str, Any]], target: float) -> int | None:

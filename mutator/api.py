@@ -14,6 +14,7 @@ from typing import Any
 import libcst as cst
 
 from mutator.engine.candidate import Candidate, Proposal, Skip
+from mutator.engine.joint import joint as _joint
 from mutator.engine.locate import locate
 from mutator.engine.model_view import ModelView
 from mutator.engine.rewrite import Rewrite, apply_candidate
@@ -132,3 +133,8 @@ def rewrite(script: Script, candidate: Candidate) -> Rewrite:
         before=script.text,
         parent_of=script.view.parent_of,
     )
+
+
+def joint(script: Script, first: Candidate, second: Candidate) -> Candidate | None:
+    """Two rules' candidates on `script` as one change, or None where their edits meet."""
+    return _joint(first, second, script.view.parent_of)

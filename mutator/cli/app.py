@@ -118,6 +118,13 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         "--runner", choices=("local", "docker", "ray"), help="where trials train (local)"
     )
     tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    tune.add_argument(
+        "--no-joint",
+        dest="joint_changes",
+        action="store_const",
+        const=False,
+        help="one rule per trial, even where the curves call for capacity and epochs at once",
+    )
     fast = tune.add_argument_group("fast trials (each on by default)")
     fast.add_argument(
         "--parallel", type=int, metavar="N", help="trials side by side (default: one per core)"

@@ -78,6 +78,7 @@ def tune_command(args: argparse.Namespace) -> int:
         "warm_after": args.warm_after,
         "worker": args.worker,
         "prune": args.prune,
+        "joint_changes": args.joint_changes,
         "script_args": script_args or None,
         "docker_image": args.docker_image,
         "docker_cpus": args.docker_cpus,

@@ -112,7 +112,7 @@ def history_table(records: Sequence[TrialRecord]) -> None:
         best = f"{r.best_after:.4f}" if r.best_after is not None else ""
         table.add_row(
             str(r.id),
-            r.rule or "-",
+            r.rules_label or "-",
             r.description,
             metric,
             r.decision,

@@ -2,7 +2,9 @@
 
 A candidate is addressed as (rule, site, params), cosmic-ray style, so a trial in the ledger can be
 replayed by asking the same rule for the same site again. Its edits are libcst nodes and are only
-meaningful against the module they were proposed for; the engine applies them.
+meaningful against the module they were proposed for; the engine applies them. A joint change
+(`mutator.engine.joint`) is one candidate that carries a second rule's change in `also`: its
+address names every part, so it is replayed by asking each rule again.
 """
 
 from __future__ import annotations
@@ -41,10 +43,19 @@ class Candidate:
     params: Mapping[str, Any]  # JSON-able: what changes, e.g. {"filters": [4, 8]}
     description: str
     edits: tuple[Edit, ...] = field(default=(), compare=False, repr=False)
+    also: tuple[Candidate, ...] = ()  # the other rules' changes made with this one (a joint change)
 
     def address(self) -> dict[str, Any]:
         """The JSON form stored in the ledger; enough to propose the same change again."""
-        return {"rule": self.rule, "site": self.site, "params": dict(self.params)}
+        address = {"rule": self.rule, "site": self.site, "params": dict(self.params)}
+        if self.also:
+            address["also"] = [part.address() for part in self.also]
+        return address
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """Every rule whose change this candidate makes, its own first."""
+        return (self.rule, *(part.rule for part in self.also))
 
 
 @dataclass(frozen=True)

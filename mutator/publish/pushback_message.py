@@ -48,7 +48,7 @@ def compose_message(
         if record.decision == "accepted":
             estimate = " (warm start: an estimate)" if record.start == "warm" else ""
             lines.append(
-                f"- trial {record.id} {record.rule}: {record.description}: "
+                f"- trial {record.id} {record.rules_label}: {record.description}: "
                 f"{_fmt(best_so_far)} -> {_fmt(record.value)}{estimate}"
             )
         elif record.decision == "confirm":

@@ -131,7 +131,9 @@ def summarise_run(run_dir: Path, report_url: str | None = None) -> RunSummary:
         before=baseline.value,
         after=best.value,
         best_trial=best.id,
-        accepted=[AcceptedChange(r.id, r.rule or "?", r.description, r.value) for r in accepted],
+        accepted=[
+            AcceptedChange(r.id, r.rules_label or "?", r.description, r.value) for r in accepted
+        ],
         diff=diff,
         diff_omitted_lines=omitted,
         best_script=str(ledger.best_script) if ledger.best_script.exists() else None,

@@ -31,6 +31,8 @@ class TuneSettings:
     # epochs first; over-fitting: regularising first). False keeps the configured order.
     epochs_first_when_rising: bool = True
     adaptive_steps: bool = True  # a rule that gained much takes a bigger step next (x2, x4, x8)
+    # A model that under-fits while still learning gets capacity and epochs as one change too.
+    joint_changes: bool = True
     prune: bool = True  # stop a candidate whose curve trails the best's by prune_margin
     prune_margin: float = 0.05
     prune_grace: int = 2  # epochs a candidate trains before it may be stopped

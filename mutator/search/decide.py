@@ -35,12 +35,24 @@ class Planned:
     cold_reason: str | None = None
     diagnosis: str | None = None  # what ordered the round's rules
     step: float | None = None  # the rule's (adaptive) factor for this change
+    also_steps: tuple[float | None, ...] = ()  # a joint change: the factor of each other part
 
     @property
     def address(self) -> dict:
         if self.candidate is None:
             return {"rule": None, "site": None, "params": {}}
         return self.candidate.address()
+
+    @property
+    def also(self) -> list[dict] | None:
+        """The ledger's record of a joint change's other parts, each with its step."""
+        if self.candidate is None or not self.candidate.also:
+            return None
+        steps = self.also_steps or (None,) * len(self.candidate.also)
+        return [
+            {**part.address(), "step": step}
+            for part, step in zip(self.candidate.also, steps, strict=True)
+        ]
 
 
 def decide(
@@ -119,6 +131,7 @@ def decide(
                 round=round_number,
                 diagnosis=item.diagnosis,
                 step=item.step,
+                also=item.also,
                 pruned=pruned[index] or None,
                 beaten_by=(
                     planned[winner].id

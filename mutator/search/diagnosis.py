@@ -11,7 +11,8 @@ Three conditions, checked in this order, each naming the rules it calls for:
   it sees, so capacity first (filters, kernel, depth, a hidden layer), epochs after. While its
   validation curve is still rising, the model has not had the epochs to show what it can fit
   either (2 epochs of cnn_digits.py: train 0.27, val 0.32 and climbing): one capacity rule and
-  more epochs go side by side, then the other capacity rules;
+  more epochs come first, then the other capacity rules (and the search tries the first two as
+  one joint change too: `mutator.engine.joint`);
 - under-trained: the validation curve was still rising at the last epoch: epochs first.
 
 With none of these, the configured order stands. A metric that is not an accuracy (a loss) is

@@ -4,16 +4,18 @@
 2. Propose candidates on the best source, in rule order; the next `parallel` not yet refused are
    trained side by side, one round (the first candidate of each rule before a second of any).
    The order is the best trial's diagnosis (`diagnosis`): under-fitting puts capacity first
-   (beside more epochs while the curve still rises), under-training epochs, over-fitting a
-   regularising rule. A rule that just gained much takes a bigger step (`steps`: filters
-   x2 -> x4 -> x8), one that failed comes back to its own.
+   (and while the curve still rises, capacity and more epochs as one joint change ahead of
+   the capacity change alone: `_joint`), under-training epochs, over-fitting a regularising
+   rule. A rule that just gained much takes a bigger step (`steps`: filters x2 -> x4 -> x8),
+   one that failed comes back to its own.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
    accepted, and its rule is pushed again; the others are reverted. The runner-up, a beaten
    change that gained at least half of what the winner did (`state.RunnerUp`), comes back in
    the next round right after the winner's rule, at the step it was tried at: two measured
    gains usually add up (filters 4 -> 32 won, epochs 2 -> 16 beside it; both together reach
    0.98). Another that improved but was beaten may be tried again later (after the untried
-   ones); one that did not improve is never tried again at the same (rule, site, params).
+   ones); one that did not improve is never tried again at the same (rule, site, params), nor
+   a joint change at the same parts.
 4. A child starts from its parent's weights where that is sound (`warm.json`, see
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is
@@ -40,7 +42,14 @@ from mutator.errors import MutatorError
 from mutator.search import steps
 from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.decide import Planned, decide, now
-from mutator.search.diagnosis import NONE, Diagnosis, diagnose, order
+from mutator.search.diagnosis import (
+    CAPACITY,
+    NONE,
+    STILL_LEARNING,
+    Diagnosis,
+    diagnose,
+    order,
+)
 from mutator.search.ledger import Ledger, TrialRecord, sha256
 from mutator.search.rounds import run_round
 from mutator.search.starts import prune_plan, trial_spec, warm_plan
@@ -268,6 +277,9 @@ class HillClimb:
             chosen = [(c, f) for c, f in chosen if c.address() != second.address()]
             pushed = bool(chosen) and chosen[0][0].rule == state.push_rule
             chosen.insert(1 if pushed else 0, (second, state.runner_up.step))
+        joined = self._joint(script, diagnosis, dict(zip(names, fresh, strict=True)), state)
+        if joined is not None:
+            chosen.insert(0, (joined, factors.get(joined.rule)))
         chosen = chosen[:room]
         planned = []
         for offset, (candidate, step) in enumerate(chosen):
@@ -285,9 +297,37 @@ class HillClimb:
                     why,
                     diagnosis=diagnosis.line,
                     step=step,
+                    also_steps=tuple(factors.get(part.rule) for part in candidate.also),
                 )
             )
         return planned
+
+    def _joint(
+        self,
+        script: api.Script,
+        diagnosis: Diagnosis,
+        fresh: dict[str, list[Candidate]],
+        state: SearchState,
+    ) -> Candidate | None:
+        """Capacity and epochs as one change, first in the round, when the curves call for both.
+
+        A model that under-fits while its validation curve still rises has shown neither what
+        more capacity nor what more epochs would do: each alone leaves the other's gain for a
+        later round. The joint change takes both roads at once, beside the capacity change
+        alone (what it adds is measured, not assumed). Only where neither part was tried on
+        this best: after that, the runner-up (`state.RunnerUp`) carries the evidence.
+        """
+        if not self.settings.joint_changes or diagnosis.kind != STILL_LEARNING:
+            return None
+        capacity = next((name for name in CAPACITY if fresh.get(name)), None)
+        epochs = fresh.get("more_epochs")
+        if capacity is None or not epochs:
+            return None
+        joined = api.joint(script, fresh[capacity][0], epochs[0])
+        if joined is None:
+            return None
+        key = address_key(joined.address())
+        return None if key in state.refused or key in state.beaten else joined
 
     def _proposals(self, script: api.Script, rule, state: SearchState) -> list[Candidate]:  # type: ignore[no-untyped-def]
         """What `rule` proposes on the best script, less the changes already refused."""

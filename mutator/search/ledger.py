@@ -70,10 +70,32 @@ class TrialRecord:
     diagnosis: str | None = None  # the best's condition that ordered the round's rules
     step: float | None = None  # the factor its rule used (adaptive steps)
     pruned: dict[str, Any] | None = None  # stopped early: {"epoch", "value", "reference"}
+    # Since joint changes: the other rules' parts, each {"rule", "site", "params", "step"}
+    also: list[dict[str, Any]] | None = None
 
     @property
     def address(self) -> dict[str, Any]:
-        return {"rule": self.rule, "site": self.site, "params": self.params}
+        """What `Candidate.address()` gave for this trial's change (the key of refused changes)."""
+        address = {"rule": self.rule, "site": self.site, "params": self.params}
+        if self.also:
+            address["also"] = [
+                {"rule": part["rule"], "site": part["site"], "params": part["params"]}
+                for part in self.also
+            ]
+        return address
+
+    @property
+    def parts(self) -> list[tuple[str, float | None]]:
+        """Each rule this trial's change used, with the step it used it at (its own first)."""
+        if self.rule is None:
+            return []
+        return [(self.rule, self.step), *((p["rule"], p.get("step")) for p in self.also or [])]
+
+    @property
+    def rules_label(self) -> str:
+        """The rule column of history, report and commit message: `more_filters+more_epochs`
+        (empty for the baseline and a confirm)."""
+        return "+".join(rule for rule, _ in self.parts)
 
 
 @dataclass(frozen=True)

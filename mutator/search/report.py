@@ -76,7 +76,7 @@ def write_report(
 ) -> Path:
     has_chart = write_chart(records, target, run_dir / CHART)
     rows = "\n".join(
-        f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rule or 'baseline')}</td>"
+        f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rules_label or r.decision)}</td>"
         f"<td>{html.escape(r.description)}</td><td>{_start(r)}</td><td>{_metric(r)}</td>"
         f"<td>{r.decision}</td><td>{r.seconds:.1f}</td></tr>"
         for r in records

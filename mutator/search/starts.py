@@ -38,7 +38,7 @@ def warm_plan(
     fits = fit_count(ledger.trial_dir(parent))
     if fits != 1:
         return None, f"the script calls fit {fits} times; only one fit can be continued"
-    if candidate.rule == "more_epochs":
+    if candidate.rules == ("more_epochs",):  # the same architecture, trained longer
         old = (candidate.params.get("epochs") or [None])[0]
         if not isinstance(old, int):
             return None, "the parent's epochs are not known"

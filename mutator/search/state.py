@@ -131,12 +131,14 @@ def absorb(
     before, sign = state.best_value, 1 if state.mode == "max" else -1
     first_level = steps.initial_level(gap(state, target))  # as _candidates proposed it
     for record in records:
-        if record.rule in steps.ADAPTIVE and record.decision in ("accepted", "rejected"):
-            gain = None
-            if record.value is not None and before is not None:
-                gain = sign * (record.value - before)
-            state.levels[record.rule] = steps.next_level(
-                state.levels.get(record.rule, first_level),
+        if record.decision not in ("accepted", "rejected"):
+            continue
+        gain = None
+        if record.value is not None and before is not None:
+            gain = sign * (record.value - before)
+        for rule in {rule for rule, _ in record.parts if rule in steps.ADAPTIVE}:
+            state.levels[rule] = steps.next_level(
+                state.levels.get(rule, first_level),
                 record.decision,
                 gain,
                 record.beaten_by is not None,
@@ -184,8 +186,15 @@ def runner_up(
     """The round's beaten change with the largest gain, if it gained a fair share of the winner's."""
     if winner is None or winner.value is None or before is None:
         return None
+    within = {address_key(part) for part in _part_addresses(winner)}
     beaten = [
-        r for r in records if r.beaten_by is not None and r.status == "ok" and r.value is not None
+        r
+        for r in records
+        if r.beaten_by is not None
+        and r.status == "ok"
+        and r.value is not None
+        and not r.also  # a joint change is no one rule's to propose again
+        and address_key(r.address) not in within  # the winner made this change already
     ]
     if not beaten:
         return None
@@ -194,3 +203,10 @@ def runner_up(
     if best.rule is None or gained < RUNNER_UP_SHARE * won:
         return None
     return RunnerUp(best.rule, address_key(best.address), best.step)
+
+
+def _part_addresses(record: TrialRecord) -> list[dict]:
+    """The address of each rule's change within `record` (one, unless a joint change)."""
+    address = record.address
+    own = {key: address[key] for key in ("rule", "site", "params")}
+    return [own, *address.get("also", [])]

@@ -139,3 +139,49 @@ def test_comment_lines_above_the_next_element_stay_with_it():
     assert rewrite(text, "add_dense") == text.replace(
         "  # flat\n", '  # flat\n    layers.Dense(64, activation="relu"),\n'
     )
+
+
+# -- joint changes ------------------------------------------------------------------------------
+
+JOINT = """\
+from keras.models import Sequential
+from keras.layers import Conv2D, Flatten, Dense
+
+model = Sequential()
+model.add(Conv2D(4, (3, 3), input_shape=(8, 8, 1)))  # small on purpose
+model.add(Flatten())
+model.add(Dense(10, activation='softmax'))
+model.fit(x, y, epochs=2)
+"""
+
+
+def first_of(script: api.Script, rule: str) -> Candidate:
+    return api.choose(api.propose(script, api.rules_named([rule])))
+
+
+def test_a_joint_change_makes_both_edits_and_names_both_rules():
+    script = api.Script.from_text(JOINT)
+    joined = api.joint(script, first_of(script, "more_filters"), first_of(script, "more_epochs"))
+    assert joined is not None
+    assert joined.rules == ("more_filters", "more_epochs")
+    assert joined.description == (
+        "layer 0 (Conv2D): filters 4 -> 8, with epochs 2 -> 4 (epochs=2 in the fit call)"
+    )
+    source = api.rewrite(script, joined).source
+    assert source == JOINT.replace("Conv2D(4,", "Conv2D(8,").replace("epochs=2", "epochs=4")
+
+
+def test_no_joint_change_where_the_edits_meet_or_the_rule_is_the_same():
+    script = api.Script.from_text(JOINT)
+    filters = first_of(script, "more_filters")
+    call = filters.edits[0].old
+    inside = Candidate("larger_kernel", 0, {}, "touches the same node", (Replace(call, call),))
+    assert api.joint(script, filters, inside) is None
+    code = script.module.code_for_node
+    statement = next(s for s in script.module.body if "add(Conv2D" in code(s))
+    around = Candidate("add_dense", 0, {}, "after its line", (InsertStatements(statement, ()),))
+    assert api.joint(script, filters, around) is None  # the insertion's anchor holds the edit
+    assert api.joint(script, filters, filters) is None
+    joined = api.joint(script, filters, first_of(script, "more_epochs"))
+    assert joined is not None
+    assert api.joint(script, joined, first_of(script, "add_dense")) is None  # two parts at most

@@ -739,3 +739,28 @@ def test_rewritten_model_builds_in_keras_with_the_expected_change(keras_imported
         assert source.endswith(gen.fit)
         after = build_model(source[: len(source) - len(gen.fit)])
         CHECKS[rule](before, after, candidate)
+
+
+# -- 6. a joint change is its parts, one after the other ---------------------------------------
+
+
+@FAST
+@given(gen=scripts())
+def test_a_joint_change_writes_what_its_parts_write_one_after_the_other(gen):
+    script, proposals = propose_all(gen.text)
+    epochs = [c for c in candidates(proposals) if c.rule == "more_epochs"]
+    capacity = [c for c in candidates(proposals) if c.rule in LAYER_RULES]
+    for first in capacity:
+        for second in epochs:
+            joined = api.joint(script, first, second)
+            assert joined is not None, "a layer change and the epochs never share a node"
+            assert joined.address() == {**first.address(), "also": [second.address()]}
+            source = api.rewrite(script, joined).source
+            after_first = api.Script.from_text(api.rewrite(script, first).source)
+            again = [
+                c
+                for c in api.propose(after_first, api.rules_named(["more_epochs"]))
+                if isinstance(c, Candidate) and c.address() == second.address()
+            ]
+            assert len(again) == 1, "the epochs change is proposed the same after a layer change"
+            assert source == api.rewrite(after_first, again[0]).source

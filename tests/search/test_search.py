@@ -495,3 +495,87 @@ def test_a_trial_that_never_reported_its_start_is_recorded_with_the_start_it_was
     assert (stopped.status, stopped.start) == ("cancelled", "warm")  # as planned, not "cold"
     assert "planned continue from trial 1" in stopped.start_reason
     assert ran.start == "warm" and ran.start_reason == "fake"
+
+
+class StillLearningRunner(FakeRunner):
+    """Curves of a model that under-fits while it still learns: train far below, val rising."""
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        result = super().run(spec)
+        if result.value is not None:
+            score = result.value
+            curves = {"accuracy": [score - 0.3, score - 0.2], "val_accuracy": [score - 0.1, score]}
+            result.metrics["history"] = [{"initial_epoch": 0, "epochs": curves}]
+            (spec.trial_dir / "metrics.json").write_text(json.dumps(result.metrics))
+        return result
+
+
+def test_an_under_fitting_model_still_learning_gets_capacity_and_epochs_as_one_change(script):
+    outcome, ledger = climb(
+        script, StillLearningRunner(), max_trials=3, parallel=2, target=0.98,
+        rules=("more_filters", "more_epochs"),
+    )  # fmt: skip
+    baseline, joint, filters = ledger.records()
+    assert "still rising: capacity and epochs" in joint.diagnosis
+    # round 2: filters 4 -> 8 with epochs 2 -> 4 (0.78) beside filters 4 -> 8 alone (0.74)
+    assert (joint.rule, joint.params, joint.step) == ("more_filters", {"filters": [4, 8]}, 2)
+    assert joint.also == [
+        {"rule": "more_epochs", "site": 0, "params": {"epochs": [2, 4]}, "step": 2}
+    ]
+    assert joint.rules_label == "more_filters+more_epochs"
+    assert joint.description.endswith(", with epochs 2 -> 4 (epochs=2 in the fit call)")
+    assert (filters.rule, filters.params) == ("more_filters", {"filters": [4, 8]})
+    assert filters.also is None
+    assert (joint.decision, filters.decision) == ("accepted", "rejected")
+    assert filters.beaten_by == joint.id and joint.value == 0.78
+    best = ledger.best_script.read_text()
+    assert "Conv2D(8, (3, 3)" in best and "epochs=4" in best
+    rebuilt = HillClimb(
+        script, ledger, StillLearningRunner(), TuneSettings(target=0.98), PlainReporter()
+    ).rebuild(SCRIPT, ledger.records())
+    assert rebuilt.best_id == joint.id and rebuilt.best_source == best
+    assert rebuilt.push_rule == "more_filters" and rebuilt.runner_up is None
+
+
+def test_a_joint_change_moves_the_steps_of_both_its_rules(script):
+    _, ledger = climb(
+        script, StillLearningRunner(), max_trials=3, parallel=2, target=0.98,
+        adaptive_steps=True, rules=("more_filters", "more_epochs"),
+    )  # fmt: skip
+    joint = ledger.records()[1]
+    assert (joint.step, joint.also[0]["step"]) == (8, 8)  # 0.34 to go: x8 for both
+    state = HillClimb(
+        script, ledger, StillLearningRunner(), TuneSettings(target=0.98), PlainReporter()
+    ).rebuild(SCRIPT, ledger.records())
+    # filters 4 -> 32 with epochs 2 -> 16 gained 0.26: both rules keep their largest step
+    assert state.levels == {"more_filters": 2, "more_epochs": 2}
+
+
+def test_with_joint_changes_off_capacity_and_epochs_go_side_by_side(script):
+    _, ledger = climb(
+        script, StillLearningRunner(), max_trials=3, parallel=2, target=0.98,
+        joint_changes=False, rules=("more_filters", "more_epochs"),
+    )  # fmt: skip
+    assert [(r.rule, r.also) for r in ledger.records()[1:]] == [
+        ("more_filters", None),
+        ("more_epochs", None),
+    ]
+
+
+def test_a_refused_joint_change_is_not_tried_again_and_its_parts_still_are(script):
+    class JointHurts(StillLearningRunner):
+        def score(self, filters: int, epochs: int) -> float:
+            both = filters > 4 and epochs > 2
+            return 0.3 if both else super().score(filters, epochs)
+
+    _, ledger = climb(
+        script, JointHurts(), max_trials=6, parallel=2, target=0.98,
+        rules=("more_filters", "more_epochs"),
+    )  # fmt: skip
+    records = ledger.records()
+    assert (records[1].rules_label, records[1].decision, records[1].beaten_by) == (
+        "more_filters+more_epochs", "rejected", None,
+    )  # fmt: skip
+    assert records[2].rules_label == "more_filters" and records[2].decision == "accepted"
+    joint_keys = [json.dumps(r.address, sort_keys=True) for r in records if r.also]
+    assert len(joint_keys) == len(set(joint_keys)), "a refused joint change came back"
