@@ -425,6 +425,13 @@ DIAGNOSIS_STARTS = {
 }
 
 
+def rules_of(record: dict[str, Any] | None) -> str | None:
+    """A ledger line's rule, or each rule of a joint change: `add_dense+more_epochs`."""
+    if record is None or record.get("rule") is None:
+        return None
+    return "+".join([record["rule"], *(part["rule"] for part in record.get("also") or [])])
+
+
 def run_diagnosis_start(work: Path, name: str, target: float) -> dict[str, Any]:
     """`mutate tune` of another fixture for its baseline and first candidate: the diagnosis."""
     fixture = BENCH.parent / "fixtures" / name
@@ -444,7 +451,7 @@ def run_diagnosis_start(work: Path, name: str, target: float) -> dict[str, Any]:
         "diagnosis": diagnosis,
         "named": diagnosis.startswith(DIAGNOSIS_STARTS[name]),
         "baseline": records[0].get("value") if records else None,
-        "first_rule": (first or {}).get("rule"),
+        "first_rule": rules_of(first),
         "first_value": (first or {}).get("value"),
         "wall": round(done.wall, 1),
     }

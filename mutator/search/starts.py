@@ -16,7 +16,7 @@ from mutator.search.ledger import Ledger
 from mutator.search.state import SearchState
 from mutator.training.prune import PrunePlan, watched_key
 from mutator.training.runner import TrialSpec
-from mutator.training.warm_plan import CONTINUE, TRANSFER, WarmPlan
+from mutator.training.warm_plan import CONTINUE, TRANSFER, WarmPlan, warm_mode
 
 
 def warm_plan(
@@ -38,7 +38,7 @@ def warm_plan(
     fits = fit_count(ledger.trial_dir(parent))
     if fits != 1:
         return None, f"the script calls fit {fits} times; only one fit can be continued"
-    if candidate.rules == ("more_epochs",):  # the same architecture, trained longer
+    if warm_mode(candidate.rules) == CONTINUE:
         old = (candidate.params.get("epochs") or [None])[0]
         if not isinstance(old, int):
             return None, "the parent's epochs are not known"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from mutator.training.trialio import one_line_error, write_json_atomically
 
 WARM_FILE = "warm.json"
 CONTINUE, TRANSFER = "continue", "transfer"
+
+
+def warm_mode(rules: Sequence[str]) -> str:
+    """How a child made by `rules` starts warm: a change that only adds epochs keeps the
+    architecture and continues its parent; any other maps the parent's weights (a transfer)."""
+    return CONTINUE if tuple(rules) == ("more_epochs",) else TRANSFER
 
 
 @dataclass(frozen=True)

@@ -579,3 +579,32 @@ def test_a_refused_joint_change_is_not_tried_again_and_its_parts_still_are(scrip
     assert records[2].rules_label == "more_filters" and records[2].decision == "accepted"
     joint_keys = [json.dumps(r.address, sort_keys=True) for r in records if r.also]
     assert len(joint_keys) == len(set(joint_keys)), "a refused joint change came back"
+
+
+def test_a_warm_estimate_of_a_capacity_change_is_confirmed_in_the_next_round(script):
+    _, ledger = climb(
+        script, WarmFakeRunner(), max_trials=4, parallel=2, rules=("more_filters", "more_epochs")
+    )
+    records = ledger.records()
+    # round 2: filters 4 -> 8 (a transfer) wins warm over epochs 2 -> 4 (a continue)
+    assert [(r.rule, r.decision, r.start) for r in records[1:3]] == [
+        ("more_filters", "accepted", "warm"),
+        ("more_epochs", "rejected", "warm"),
+    ]
+    # round 3: its confirm beside one candidate, though no core would idle and no target is near
+    assert [(r.decision, r.round) for r in records[3:5]] == [("confirm", 3), ("accepted", 3)]
+    assert records[3].parent == records[1].id and records[3].value == 0.74
+
+
+def test_a_warm_estimate_of_more_epochs_is_not_confirmed_before_it_is_needed(script):
+    _, ledger = climb(
+        script, WarmFakeRunner(), max_trials=5, parallel=2, rules=("more_epochs", "larger_kernel")
+    )
+    records = ledger.records()
+    # round 2: epochs 2 -> 4 continues its parent (0.68 + 0.1) and beats the kernel (0.64 + 0.1)
+    assert (records[1].rule, records[1].decision, records[1].start) == (
+        "more_epochs", "accepted", "warm",
+    )  # fmt: skip
+    # round 3: two candidates and no confirm; it comes once the budget is spent
+    assert [(r.rule, r.round) for r in records[3:5]] == [("more_epochs", 3), ("larger_kernel", 3)]
+    assert [r.decision for r in records[5:]] == ["confirm"]
