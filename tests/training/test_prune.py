@@ -39,3 +39,26 @@ def test_the_verdict_waits_for_the_grace_period_and_reads_past_the_reference_end
     assert plan.verdict(1, 9.0) is None  # in the grace period
     assert plan.verdict(2, 0.55) is None  # within the margin
     assert plan.verdict(3, 0.7) == {"epoch": 3, "value": 0.7, "reference": 0.5}  # past its end
+
+
+def test_a_trial_that_trains_longer_than_the_best_is_held_to_the_same_share_of_its_schedule():
+    plan = PrunePlan("val_accuracy", "max", (0.24, 0.35), margin=0.05, grace=2)
+    assert plan.verdict(2, 0.19, planned=2) is not None  # as long as the best: epoch for epoch
+    assert plan.verdict(2, 0.19, planned=16) is None  # 2 of 16: held to the best's 1st epoch
+    assert plan.verdict(8, 0.15, planned=16) == {"epoch": 8, "value": 0.15, "reference": 0.24}
+    assert plan.verdict(9, 0.30, planned=16) is None  # past half way: the best's 2nd, 0.35
+    assert plan.verdict(16, 0.29, planned=16) == {"epoch": 16, "value": 0.29, "reference": 0.35}
+
+
+def test_the_callback_holds_a_longer_trial_to_the_best_at_the_same_share_of_its_schedule(
+    tmp_path,
+):
+    """8 epochs against a 2-epoch best: its first half against the best's 1st epoch (kept up
+    with), its 5th against the best's 2nd (0.99: stopped there, not after 2 epochs)."""
+    plan = PrunePlan("val_accuracy", "max", (0.05, 0.99), margin=0.05, grace=2)
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    plan.write(folder)
+    metrics = train(folder / "child", epochs=8, prune_from=folder)
+    assert metrics["pruned"]["epoch"] == 5 and metrics["pruned"]["reference"] == 0.99
+    assert len(metrics["history"][0]["epochs"]["loss"]) == 5
