@@ -233,6 +233,13 @@ def run_mutate(
     )
 
 
+def rules_of(record: dict[str, Any] | None) -> str | None:
+    """A ledger line's rule, or each rule of a joint change: `add_dense+more_epochs`."""
+    if record is None or record.get("rule") is None:
+        return None
+    return "+".join([record["rule"], *(part["rule"] for part in record.get("also") or [])])
+
+
 def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """A ledger line, read defensively: older ledgers lack `start` and never `confirm`."""
     trial = record.get("id")
@@ -252,7 +259,7 @@ def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         ),
         "trial": trial,
         "round": record.get("round"),
-        "rule": record.get("rule"),
+        "rule": rules_of(record),
         "params": record.get("params") or {},
         "value": record.get("value"),
         "best_after": record.get("best_after"),
@@ -423,13 +430,6 @@ DIAGNOSIS_STARTS = {
     "mlp_digits.py": "under-fitting",
     "overfit_digits.py": "over-fitting",
 }
-
-
-def rules_of(record: dict[str, Any] | None) -> str | None:
-    """A ledger line's rule, or each rule of a joint change: `add_dense+more_epochs`."""
-    if record is None or record.get("rule") is None:
-        return None
-    return "+".join([record["rule"], *(part["rule"] for part in record.get("also") or [])])
 
 
 def run_diagnosis_start(work: Path, name: str, target: float) -> dict[str, Any]:
