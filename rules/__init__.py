@@ -13,15 +13,23 @@ usually needs only the first rule that has a candidate.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from rules._rule import Example, Rule
 
 DEFAULT_ORDER: tuple[str, ...] = (
     "more_filters",
+    "wider_dense",
+    "wider_recurrent",
     "larger_kernel",
     "add_conv_block",
     "add_dense",
     "more_epochs",
+    "higher_learning_rate",
+    "smaller_batch",
+    "add_batchnorm",
+    "lower_learning_rate",
+    "larger_batch",
     "add_dropout",
 )
 
@@ -37,9 +45,24 @@ def rule_class(name: str) -> type[Rule]:
     raise KeyError(f"rules/{name}.py defines no class whose name is {name!r}")
 
 
+def warm_mappings(names: Sequence[str]) -> list[str]:
+    """The warm mapping each rule of `names` declares (`Rule.warm`), as `warm_plan` reads them.
+
+    A name this mutator no longer has (an old ledger's) maps as a capacity change did before
+    rules declared it: "transfer".
+    """
+    found = []
+    for name in names:
+        try:
+            found.append(rule_class(name).warm)
+        except KeyError:
+            found.append("transfer")
+    return found
+
+
 def default_rules() -> list[Rule]:
     """One instance of every rule with its default settings, in the default order."""
     return [rule_class(name)() for name in DEFAULT_ORDER]
 
 
-__all__ = ["DEFAULT_ORDER", "Example", "Rule", "default_rules", "rule_class"]
+__all__ = ["DEFAULT_ORDER", "Example", "Rule", "default_rules", "rule_class", "warm_mappings"]

@@ -13,7 +13,7 @@ from mutator.engine.candidate import Candidate, Edit, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_after
 from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS, spatial_rank
 from mutator.engine.model_view import Layer, ModelView
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 from rules._style import clone, in_model, quote_of, sibling_callee, string, with_keyword
 
 # Arguments that belong to one layer only and must not be copied into a new one.
@@ -37,6 +37,10 @@ class AddConvBlock:
     max_conv_layers: int = 4
 
     name: ClassVar[str] = "add_conv_block"
+    road: ClassVar[Road] = "capacity"
+    step_setting: ClassVar[str | None] = None
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "add a Conv + Pool block after the last one, written like it"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(

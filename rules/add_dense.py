@@ -9,7 +9,7 @@ from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, insert_layers_after
 from mutator.engine.model_view import ModelView
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 from rules._style import clone, in_model, quote_of, string, with_keyword
 from rules.add_conv_block import ONE_OF_A_KIND
 
@@ -30,6 +30,10 @@ class AddDense:
     max_hidden: int = 3
 
     name: ClassVar[str] = "add_dense"
+    road: ClassVar[Road] = "capacity"
+    step_setting: ClassVar[str | None] = None
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "add a hidden Dense layer before the output layer"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(

@@ -11,7 +11,7 @@ from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
 from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_after
 from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS
 from mutator.engine.model_view import Layer, ModelView
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model, sibling_callee
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
@@ -34,6 +34,10 @@ class AddDropout:
     second_rate: float = 0.5
 
     name: ClassVar[str] = "add_dropout"
+    road: ClassVar[Road] = "regularisation"
+    step_setting: ClassVar[str | None] = None
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "add a Dropout after the last hidden layer (0.25, then 0.5)"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(

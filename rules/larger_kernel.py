@@ -12,7 +12,7 @@ from mutator.engine.callargs import integer, literal_int, literal_ints
 from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import Layer, ModelView
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
@@ -30,6 +30,10 @@ class LargerKernel:
     max_kernel: int = 7
 
     name: ClassVar[str] = "larger_kernel"
+    road: ClassVar[Road] = "capacity"
+    step_setting: ClassVar[str | None] = None
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "grow a Conv layer's kernel (3 -> 5 -> 7), within the input size"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(

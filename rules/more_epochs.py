@@ -11,7 +11,7 @@ from mutator.engine.callargs import insert_after, integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.model_view import EpochsSite, ModelView
 from mutator.engine.walk import walk
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense\n"
 _MODEL = _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n"
@@ -36,6 +36,10 @@ class MoreEpochs:
     own_epochs: int | None = None  # the script's own value (the search's original); None: now
 
     name: ClassVar[str] = "more_epochs"
+    road: ClassVar[Road] = "training"
+    step_setting: ClassVar[str | None] = "factor"
+    warm: ClassVar[WarmMapping] = "continue"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = (
         "train for more epochs (x2, up to 64x the script's own), where epochs are defined"
     )

@@ -9,7 +9,7 @@ from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import ModelView
-from rules._rule import Example
+from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense\n"
@@ -28,6 +28,10 @@ class MoreFilters:
     max_filters: int = 512
 
     name: ClassVar[str] = "more_filters"
+    road: ClassVar[Road] = "capacity"
+    step_setting: ClassVar[str | None] = "factor"
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "multiply a Conv layer's filters (x2, up to 512)"
     examples: ClassVar[tuple[Example, ...]] = (
         Example(

@@ -13,6 +13,7 @@ from mutator.engine.candidate import Candidate, Proposal
 
 if TYPE_CHECKING:
     from mutator.api import Script
+    from mutator.engine.model_view import ModelView
     from mutator.search.ledger import TrialRecord
     from rules import Rule
 
@@ -60,6 +61,7 @@ def rules_table(rules: Sequence[Rule]) -> None:
 
 
 def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     view = script.view
@@ -87,6 +89,12 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
     console.print(table)
     epochs = view.epochs
     console.print(f"epochs: {epochs.detail if epochs else 'no fit call found'}")
+    console.print(f"optimizer: {escape(_optimizer_line(view))}", soft_wrap=True)
+    batch = view.batch_size
+    batch_line = "no fit call found" if batch is None else batch.detail
+    if batch is not None and batch.value is not None:
+        batch_line = f"{batch.value} ({batch.detail})"
+    console.print(f"batch size: {escape(batch_line)}", soft_wrap=True)
     for note in view.notes:
         console.print(f"note: {note}")
     console.print("[bold]what each rule would do[/bold]")
@@ -96,6 +104,25 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
         else:
             where = "" if proposal.site is None else f" @{proposal.site}"
             console.print(f"  {proposal.rule}{where}: [dim]skip: {proposal.reason}[/dim]")
+
+
+def _optimizer_line(view: ModelView) -> str:
+    """`Adam, learning rate 0.001, its default (optimizer="adam" in the compile call)`."""
+    from mutator.engine.training_sites import format_rate
+
+    site = view.optimizer
+    if site is None:
+        return "no compile call found"
+    name = site.optimizer or "unknown"
+    if site.kind == "unresolved":
+        return f"{name}, learning rate unknown ({site.detail})"
+    if site.learning_rate is None:
+        rate = "computed"
+    else:
+        rate = format_rate(site.learning_rate) + (", its default" if site.kind == "default" else "")
+    if site.schedule is not None:
+        rate += f", the start of a {site.schedule}"
+    return f"{name}, learning rate {rate} ({site.detail})"
 
 
 def history_table(records: Sequence[TrialRecord]) -> None:

@@ -62,6 +62,17 @@ def literal_ints(expr: cst.BaseExpression | None) -> tuple[int | None, ...] | No
     return tuple(values)
 
 
+def literal_number(expr: cst.BaseExpression | None) -> float | None:
+    """The value of a plain integer or float literal (`0.01`, `1e-3`, `1`), else None."""
+    if isinstance(expr, cst.Float):
+        try:
+            return float(expr.evaluated_value)
+        except ValueError:
+            return None
+    value = literal_int(expr)
+    return float(value) if value is not None else None
+
+
 def literal_str(expr: cst.BaseExpression | None) -> str | None:
     if isinstance(expr, cst.SimpleString):
         value = expr.evaluated_value

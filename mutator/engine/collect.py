@@ -9,7 +9,17 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 from mutator.engine import keras_names
-from mutator.engine.facts import AddCall, Assignment, Construction, FitCall, ScriptFacts
+from mutator.engine.facts import (
+    AddCall,
+    Assignment,
+    CompileCall,
+    Construction,
+    FitCall,
+    FunctionCall,
+    KerasImport,
+    ModelClass,
+    ScriptFacts,
+)
 from mutator.engine.names import LOCAL_CLASS, Bindings
 from mutator.engine.walk import walk
 
@@ -61,15 +71,18 @@ class _FactCollector:
         self._enter("class", node.name.value)
 
     def _classify(self, node: cst.ClassDef) -> str | None:
-        """A marker binding for a subclass of a Keras layer (its kind is the base's), else None;
-        a subclass of keras.Model is noted, so the locator can say why it cannot read it."""
+        """A marker binding for a subclass of a Keras layer (its kind is the base's) or of
+        keras.Model (its instances are models, read by `mutator.engine.subclassed`), else None."""
         for base in node.bases:
             qualified = self.bindings.resolve(base.value)
             if qualified is None:
                 continue
-            if keras_names.is_functional_model(qualified) or keras_names.is_sequential(qualified):
-                self.facts.model_subclasses.append(node.name.value)
-                return None
+            if (
+                keras_names.is_functional_model(qualified)
+                or keras_names.is_sequential(qualified)
+                or qualified in self.facts.model_classes
+            ):
+                return self._model_class(node, qualified)
             inherited = self.facts.layer_subclasses.get(qualified)
             cls = keras_names.layer_class(qualified)
             if cls is not None or inherited is not None:
@@ -80,6 +93,15 @@ class _FactCollector:
                 self.facts.layer_subclasses[marker] = (kind, written)
                 return marker
         return None
+
+    def _model_class(self, node: cst.ClassDef, base: str) -> str:
+        name = node.name.value
+        marker = f"{LOCAL_CLASS}{self._scope}.{name}"
+        scope = name if self._scopes == ["<module>"] else f"{self._scope}.{name}"
+        bases = (base,) if base in self.facts.model_classes else ()
+        self.facts.model_classes[marker] = ModelClass(name, scope, node, bases)
+        self.facts.model_subclasses.append(name)
+        return marker
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
         self._exit()
@@ -117,11 +139,14 @@ class _FactCollector:
     # -- imports and assignments -------------------------------------------------------------
     def visit_Import(self, node: cst.Import) -> bool:
         self.bindings.bind_import(node)
+        for alias in node.names:
+            self._note_keras_import(get_full_name_for_node(alias.name))
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         self.bindings.bind_import(node)
         module = get_full_name_for_node(node.module) if node.module and not node.relative else None
+        self._note_keras_import(module)
         if module and keras_names.is_layers_module(module):
             if isinstance(node.names, cst.ImportStar):
                 self.facts.star_layers = True
@@ -131,6 +156,16 @@ class _FactCollector:
                     if isinstance(local, cst.Name):
                         self.facts.layer_imports[local.value] = node
         return False
+
+    def _note_keras_import(self, module: str | None) -> None:
+        if not module or not self._statements:
+            return
+        package = keras_names.keras_package(module)
+        if package is None and (module == "tensorflow" or module.startswith("tensorflow.")):
+            package = "tensorflow.keras"  # `import tensorflow as tf`: Keras is tf.keras
+        if package is not None:
+            found = KerasImport(self._scope, self._statements[-1], package)
+            self.facts.keras_imports.append(found)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         statement = self._statements[-1] if self._statements else None
@@ -173,10 +208,20 @@ class _FactCollector:
                 self.facts.constructions.append(
                     Construction("functional", self._scope, self._order, node, statement)
                 )
+            elif qualified in self.facts.model_classes:
+                found = Construction(
+                    "subclassed", self._scope, self._order, node, statement, qualified
+                )
+                self.facts.constructions.append(found)
         kind = self._layer_kind(node, qualified)
         if kind is not None:
             self.facts.layer_kinds[node] = kind
+        elif qualified is not None and "optimizer" in qualified.lower():
+            self._optimizer_kind(node, qualified)
         func = node.func
+        if isinstance(func, cst.Name):
+            function_call = FunctionCall(self._scope, self._order, node)
+            self.facts.function_calls.setdefault(func.value, []).append(function_call)
         if not isinstance(func, cst.Attribute):
             return
         method = func.attr.value
@@ -187,13 +232,26 @@ class _FactCollector:
                 self._scope, self._order, receiver, node, statement, in_loop, self._depth[-1], method
             )
             (self.facts.adds if method == "add" else self.facts.appends).append(found)
-        elif method == "DEFINE_integer":
+        elif method in ("DEFINE_integer", "DEFINE_float"):
             self.facts.flag_defines.append(node)
-        elif method in ("fit", "fit_generator"):
+        elif method == "compile":
             receiver = self.facts.module.code_for_node(func.value)
-            self.facts.fits.append(FitCall(self._scope, self._order, receiver, node))
+            names = self.bindings.visible()
+            self.facts.compiles.append(CompileCall(self._scope, self._order, receiver, node, names))
+        elif method in ("fit", "fit_generator", "build"):
+            receiver = self.facts.module.code_for_node(func.value)
+            found_call = FitCall(self._scope, self._order, receiver, node)
+            (self.facts.builds if method == "build" else self.facts.fits).append(found_call)
         elif method == "add_argument":
             self.facts.arguments.append(node)
+
+    def _optimizer_kind(self, node: cst.Call, qualified: str) -> None:
+        optimizer = keras_names.optimizer_class(qualified)
+        if optimizer is not None:
+            self.facts.optimizer_kinds[node] = optimizer
+        schedule = keras_names.schedule_class(qualified)
+        if schedule is not None:
+            self.facts.schedule_kinds[node] = schedule
 
     def _layer_kind(self, node: cst.Call, qualified: str | None) -> str | None:
         subclass = self.facts.layer_subclasses.get(qualified or "")

@@ -19,13 +19,24 @@ class Assignment:
 
 @dataclass(frozen=True, eq=False)
 class Construction:
-    """A `Sequential(...)` or `Model(...)` call."""
+    """A `Sequential(...)` or `Model(...)` call, or a call of a subclass of keras.Model."""
 
-    kind: Literal["sequential", "functional"]
+    kind: Literal["sequential", "functional", "subclassed"]
     scope: str
     order: int
     call: cst.Call
     statement: cst.SimpleStatementLine | None
+    model_class: str | None = None  # subclassed: the class's marker, a key of `model_classes`
+
+
+@dataclass(frozen=True, eq=False)
+class ModelClass:
+    """`class Net(keras.Model)` (or a subclass of another such class of the script)."""
+
+    name: str
+    scope: str  # its body's scope: its methods are `<scope>.__init__`, `<scope>.call`
+    node: cst.ClassDef
+    bases: tuple[str, ...] = ()  # markers of the script's model classes it derives from
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +45,39 @@ class FitCall:
     order: int
     receiver: str
     call: cst.Call
+
+
+@dataclass(frozen=True, eq=False)
+class CompileCall:
+    """`receiver.compile(...)`, with the names bound there (an import's qualified name, or ""
+    for the script's own), so a new optimizer object can be spelled the way the script spells
+    Keras."""
+
+    scope: str
+    order: int
+    receiver: str
+    call: cst.Call
+    names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionCall:
+    """`name(...)`: a call of one of the script's functions, which may pass a parameter that
+    the function otherwise takes from its default."""
+
+    scope: str
+    order: int
+    call: cst.Call
+
+
+@dataclass(frozen=True, eq=False)
+class KerasImport:
+    """An import statement of a Keras package (`keras`, `tensorflow.keras`, `keras_core`) or of
+    tensorflow: where a new `from <package>.optimizers import X` goes."""
+
+    scope: str
+    statement: cst.SimpleStatementLine
+    package: str  # `keras`, `tensorflow.keras`, `keras_core`
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +108,18 @@ class ScriptFacts:
     layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
     appends: list[AddCall] = field(default_factory=list)  # `name.append(<call>)`
-    flag_defines: list[cst.Call] = field(default_factory=list)  # absl `DEFINE_integer(...)`
+    flag_defines: list[cst.Call] = field(default_factory=list)  # absl DEFINE_integer/float
+    compiles: list[CompileCall] = field(default_factory=list)
+    optimizer_kinds: dict[cst.Call, str] = field(default_factory=dict)  # a call -> "Adam"
+    schedule_kinds: dict[cst.Call, str] = field(default_factory=dict)  # -> "ExponentialDecay"
+    keras_imports: list[KerasImport] = field(default_factory=list)
+    function_calls: dict[str, list[FunctionCall]] = field(default_factory=dict)  # by name
     # Classes of the script that subclass a Keras layer: marker -> (canonical kind, base code).
     layer_subclasses: dict[str, tuple[str, str]] = field(default_factory=dict)
     layer_bases: dict[cst.Call, str] = field(default_factory=dict)  # a subclass call -> base code
     model_subclasses: list[str] = field(default_factory=list)  # `class Net(keras.Model)` names
+    model_classes: dict[str, ModelClass] = field(default_factory=dict)  # by marker
+    builds: list[FitCall] = field(default_factory=list)  # `model.build(shape)`, as fits are
     # id(node) -> parent for the nodes the walk passed (imports excepted): lets the engine find
     # the path to an edit without walking the tree again.
     parent_of: dict[int, cst.CSTNode] = field(default_factory=dict)

@@ -1,19 +1,28 @@
 """Edits that add new layers next to an existing one, in the style the model is written in.
 
 `model.add(...)` models get new `.add` statements, `Sequential([...])` models new list elements,
-functional models new `x = Layer(...)(x)` statements. Rules say what to add and where; this module
-says how, once for all of them.
+functional models new `x = Layer(...)(x)` statements, subclassed models new `self.<name> =
+Layer(...)` attributes applied by new `x = self.<name>(x)` statements. Rules say what to add and
+where; this module says how, once for all of them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import libcst as cst
 
 from mutator.engine.callargs import insert_after
 from mutator.engine.candidate import Edit, InsertStatements, Replace
-from mutator.engine.model_view import AddedLayer, AppliedLayer, Layer, ListedLayer, ModelView
+from mutator.engine.model_view import (
+    AddedLayer,
+    AppliedLayer,
+    AttributeLayer,
+    Layer,
+    ListedLayer,
+    ModelView,
+)
 
 
 class CannotInsert(Exception):
@@ -55,7 +64,45 @@ def insert_layers_after(
         name = holder.target
         lines = [f"{name} = {view.code(call)}({name})" for call in calls]
         return (InsertStatements(holder.statement, _statements(view, lines)),)
+    if isinstance(holder, AttributeLayer):
+        return _insert_attributes(view, holder, calls)
     raise CannotInsert(f"layer {layer.index} is attached in a way we cannot extend")
+
+
+def _insert_attributes(
+    view: ModelView, holder: AttributeLayer, calls: Sequence[cst.Call]
+) -> tuple[Edit, ...]:
+    """Subclassed model: `self.<new> = Layer(...)` after the anchor's assignment in `__init__`,
+    and `x = self.<new>(x)` after the statement of `call` that applies the anchor."""
+    if holder.not_chain is not None:
+        raise CannotInsert(holder.not_chain)
+    assert holder.applied is not None and holder.output is not None
+    init_self, call_self = holder.self_names
+    taken = set(holder.taken)
+    names = []
+    for call in calls:
+        names.append(attribute_name(call, taken))
+        taken.add(names[-1])
+    built = [f"{init_self}.{n} = {view.code(call)}" for n, call in zip(names, calls, strict=True)]
+    output = holder.output
+    applied = [f"{output} = {call_self}.{name}({output})" for name in names]
+    return (
+        InsertStatements(holder.statement, _statements(view, built)),
+        InsertStatements(holder.applied, _statements(view, applied)),
+    )
+
+
+def attribute_name(call: cst.Call, taken: set[str] | frozenset[str]) -> str:
+    """`dense_1`, `conv2d_2`, ...: the new layer's class in snake case (as Keras names layers),
+    numbered from 1 to the first name not in `taken`."""
+    func = call.func
+    cls = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "layer")
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)
+    stem = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    number = 1
+    while f"{stem}_{number}" in taken:
+        number += 1
+    return f"{stem}_{number}"
 
 
 def _statements(view: ModelView, lines: Sequence[str]) -> tuple[cst.BaseStatement, ...]:

@@ -60,6 +60,11 @@ SHAPE_PRESERVING_KINDS = frozenset(
     }
 )
 INPUT_KINDS = frozenset({"Input", "InputLayer"})
+# Recurrent layers whose size is `units` (Keras 1: `output_dim`); CuDNN* are Keras 2's GPU-only
+# variants, with the same first argument.
+RECURRENT_KINDS = frozenset({"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU"})
+# Layers that apply another layer, given as their first argument: `Bidirectional(LSTM(32))`.
+WRAPPER_KINDS = frozenset({"Bidirectional", "TimeDistributed"})
 
 # What `from keras.layers import *` can bring in that rules care about (star imports cannot be
 # resolved by libcst, so a bare name is accepted when it is one of these and is not defined locally).
@@ -69,6 +74,8 @@ STAR_IMPORTABLE_LAYERS = frozenset(
     | FLATTENING_KINDS
     | SHAPE_PRESERVING_KINDS
     | set(CANONICAL_KIND)
+    | RECURRENT_KINDS
+    | WRAPPER_KINDS
     | {"Dense", "Input", "InputLayer", "Reshape"}
 )
 
@@ -105,3 +112,67 @@ def spatial_rank(kind: str) -> int | None:
     """1, 2 or 3 for convolution and pooling kinds (`Conv2D` -> 2), else None."""
     match = re.search(r"([123])D$", kind)
     return int(match.group(1)) if match and (kind in CONV_KINDS or kind in POOL_KINDS) else None
+
+
+# -- optimizers ----------------------------------------------------------------------------------
+# `keras.optimizers.Adam`, `tf.keras.optimizers.legacy.SGD`, `tf.optimizers.Adam` (TF 2's alias),
+# Keras 2's `tensorflow.python.keras.optimizer_v2.adam.Adam`, the mixed-precision wrapper
+# `keras.mixed_precision.LossScaleOptimizer`; schedules are not optimizers.
+_OPTIMIZER = re.compile(
+    rf"^(?:{_KERAS}\.(?:optimizers|optimizer_v2|mixed_precision)|tensorflow\.optimizers)"
+    r"(?:\.(?!schedules\b)[a-z_][a-z0-9_]*)*\.([A-Z]\w*)$"
+)
+_SCHEDULE = re.compile(
+    rf"^(?:{_KERAS}|tensorflow)\.optimizers\.schedules(?:\.[a-z_][a-z0-9_]*)*\.([A-Z]\w*)$"
+)
+_OPTIMIZERS_MODULE = re.compile(rf"^(?:{_KERAS}|tensorflow)\.optimizers$")
+_PACKAGE = re.compile(rf"^({_KERAS})(?:\.|$)")
+
+#: `compile(optimizer="adam")`: the names Keras accepts (in any case) and the class each makes.
+OPTIMIZER_STRINGS = {
+    name.lower(): name
+    for name in (
+        "Adam", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "AdamW",
+        "Lion", "Adafactor", "Lamb",
+    )
+}  # fmt: skip
+#: Each optimizer's learning rate when none is given: Keras 3's (keras/src/optimizers/*.py), the
+#: same as tf.keras 2's; 0.001 everywhere but SGD.
+DEFAULT_LEARNING_RATE = {**dict.fromkeys(OPTIMIZER_STRINGS.values(), 0.001), "SGD": 0.01}
+#: What `compile()` uses without an optimizer.
+DEFAULT_OPTIMIZER = "RMSprop"
+#: Schedules whose rate starts at their first argument, `initial_learning_rate`.
+DECAY_SCHEDULES = frozenset(
+    {"ExponentialDecay", "PolynomialDecay", "InverseTimeDecay", "CosineDecay", "CosineDecayRestarts"}
+)
+#: Optimizers that wrap another, given as their first argument (mixed precision).
+WRAPPING_OPTIMIZERS = frozenset({"LossScaleOptimizer"})
+
+
+def optimizer_class(qualified_name: str) -> str | None:
+    """The optimizer class a qualified name denotes (`tensorflow.keras.optimizers.SGD` -> `SGD`)."""
+    match = _OPTIMIZER.match(qualified_name)
+    return match.group(1) if match else None
+
+
+def schedule_class(qualified_name: str) -> str | None:
+    """The learning-rate schedule class a qualified name denotes, or None."""
+    match = _SCHEDULE.match(qualified_name)
+    return match.group(1) if match else None
+
+
+def is_optimizers_module(qualified_name: str) -> bool:
+    """`from keras import optimizers` binds this: `optimizers.Adam` is then a Keras optimizer."""
+    return bool(_OPTIMIZERS_MODULE.match(qualified_name))
+
+
+def keras_package(qualified_name: str) -> str | None:
+    """The Keras package a module belongs to, as a script would import from it:
+    `keras.layers` -> `keras`, `tensorflow.keras.models` -> `tensorflow.keras`,
+    `keras_core` -> `keras_core`; `tensorflow.python.keras` and `keras.src` are private
+    spellings of `tensorflow.keras` and `keras`. None for anything else."""
+    match = _PACKAGE.match(qualified_name)
+    if match is None:
+        return None
+    package = match.group(1).removesuffix(".src")
+    return "tensorflow.keras" if package == "tensorflow.python.keras" else package

@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from mutator.engine import keras_names
+from mutator.engine import keras_names, subclassed
+from mutator.engine.batch_size import resolve_batch_size
 from mutator.engine.callargs import find_arg, literal_ints
 from mutator.engine.collect import collect_facts
 from mutator.engine.epochs import resolve_epochs
 from mutator.engine.facts import Assignment, Construction, FitCall, ScriptFacts
+from mutator.engine.input_shape import built_shape, data_shape
 from mutator.engine.model_view import (
     UNKNOWN_KIND,
     AddedLayer,
@@ -24,11 +26,12 @@ from mutator.engine.model_view import (
     ListedLayer,
     ModelView,
 )
+from mutator.engine.training_sites import resolve_optimizer
 from mutator.errors import ModelNotFoundError
 
 _LOOKED_FOR = (
-    "looked for `Sequential()` with `.add(...)`, `Sequential([...])`, or `Model(inputs, outputs)` "
-    "from keras / tf.keras"
+    "looked for `Sequential()` with `.add(...)`, `Sequential([...])`, `Model(inputs, outputs)`, "
+    "or an instance of a `keras.Model` subclass, from keras / tf.keras"
 )
 
 
@@ -44,12 +47,14 @@ class _Candidate:
 def locate(module: cst.Module, model_name: str | None = None) -> ModelView:
     """The ModelView of the model the script trains (or the one called `model_name`)."""
     facts = collect_facts(module)
-    candidates = [_describe(c, facts) for c in facts.constructions]
+    constructions = [c for c in facts.constructions if not subclassed.owned(c, facts)]
+    candidates = [_describe(c, facts) for c in constructions]
     candidates = [c for c in candidates if c is not None]
     if not candidates and facts.model_subclasses:
         raise ModelNotFoundError(
-            "subclassed models are not supported yet: layers live in `__init__`/`call` "
-            f"(class {facts.model_subclasses[0]}); build it with Sequential or the functional API"
+            f"class {facts.model_subclasses[0]} subclasses keras.Model, but no instance of it is "
+            "assigned or returned here (looked for `model = "
+            f"{facts.model_subclasses[0]}(...)` and a builder function returning one)"
         )
     if not candidates:
         raise ModelNotFoundError(f"no Keras model found: {_LOOKED_FOR}")
@@ -135,6 +140,22 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
     if construction.kind == "sequential":
         layers, style = _sequential_layers(candidate, facts)
         input_shape = _sequential_input_shape(layers)
+    elif construction.kind == "subclassed":
+        layers = subclassed.read_layers(
+            construction,
+            facts,
+            notes,
+            _layer,
+            lambda inner, name: _sequential_layers(_Candidate(inner, name, None), facts)[0],
+        )
+        names = [(construction.scope, candidate.name)]
+        names += [(fit.scope, fit.receiver)] if fit is not None else []
+        input_shape = (
+            _sequential_input_shape(layers)
+            or built_shape(names, facts)
+            or (data_shape(fit, facts) if fit is not None else None)
+        )
+        style = "subclassed"
     else:
         layers, input_name, input_shape = _functional_layers(candidate, facts, notes)
         style = "functional"
@@ -159,6 +180,10 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
         star_import=facts.star_layers,
         parent_of=facts.parent_of,
         notes=tuple(notes),
+        optimizer=resolve_optimizer(
+            candidate.name, construction.scope, construction.order, fit, facts
+        ),
+        batch_size=resolve_batch_size(fit, facts) if fit is not None else None,
     )
 
 
@@ -210,7 +235,12 @@ def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> 
         # another library) is kept in its place but no rule will touch it.
         kind = facts.layer_kinds.get(expr, UNKNOWN_KIND)
         written = facts.module.code_for_node(expr.func)
-        return Layer(index, kind, written, expr, holder, facts.layer_bases.get(expr))
+        inner = find_arg(expr, 0, "layer") if kind in keras_names.WRAPPER_KINDS else None
+        wrapped = None
+        if inner is not None and isinstance(inner.value, cst.Call):
+            wrapped = _layer(index, inner.value, holder, facts)
+        base = facts.layer_bases.get(expr)
+        return Layer(index, kind, written, expr, holder, base, wrapped=wrapped)
     return Layer(
         index, facts.module.code_for_node(expr), facts.module.code_for_node(expr), None, holder
     )
@@ -279,6 +309,8 @@ def _functional_layers(
                 input_name = inputs_arg.value.value
             break
         inner = _submodel(expr, scope, before, facts) if depth < 4 else None
+        if inner is not None and inner.construction.kind == "subclassed":
+            inner = None  # a subclassed model applied like a layer: not read inside
         if inner is not None and isinstance(expr, cst.Call):
             if inner.construction.kind == "sequential":
                 sub, _ = _sequential_layers(inner, facts)

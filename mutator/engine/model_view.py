@@ -13,7 +13,7 @@ import libcst as cst
 
 from mutator.engine.callargs import find_arg, literal_int, literal_ints
 
-Style = Literal["sequential-add", "sequential-list", "functional"]
+Style = Literal["sequential-add", "sequential-list", "functional", "subclassed"]
 EpochsKind = Literal[
     "literal",
     "constant",
@@ -57,10 +57,28 @@ class AppliedLayer:
     input_name: str | None
 
 
+@dataclass(frozen=True, eq=False)
+class AttributeLayer:
+    """A subclassed model's `self.<attribute> = <layer>` in `__init__`, applied in `call`.
+
+    New layers are new attributes after `statement` and new applications after `applied`, when
+    `call` applies this one as a statement of its own (`output = self.<attribute>(output)`);
+    `not_chain` says why nothing can be inserted after it when it does not.
+    """
+
+    statement: cst.SimpleStatementLine  # the assignment in __init__
+    attribute: str
+    applied: cst.SimpleStatementLine | None = None
+    output: str | None = None  # the name `applied` assigns
+    self_names: tuple[str, str] = ("self", "self")  # the instance's name in __init__, in call
+    taken: frozenset[str] = frozenset()  # the class's attribute and method names
+    not_chain: str | None = None
+
+
 #: The kind of a layer that is not a keras.layers class (custom, or a same-named class elsewhere).
 UNKNOWN_KIND = "unknown"
 
-Holder = AddedLayer | ListedLayer | AppliedLayer
+Holder = AddedLayer | ListedLayer | AppliedLayer | AttributeLayer
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +94,9 @@ class Layer:
     # The model this layer belongs to when the trained model is composed of models (a feature
     # extractor built by its own function): its name, or None for the trained model's own.
     model: str | None = None
+    # The layer a wrapper applies (`Bidirectional(LSTM(32))`'s LSTM), so rules can reach its
+    # arguments; its kind and call are its own, its place in the model is the wrapper's.
+    wrapped: Layer | None = None
 
     @property
     def style_callee(self) -> str:
@@ -112,6 +133,61 @@ class EpochsSite:
     names: tuple[str, ...] = ()
 
 
+# Where a training setting is defined, as for epochs; "pipeline": fit takes a tf.data.Dataset or a
+# generator, whose batches are made where it is built.
+BatchSizeKind = Literal[EpochsKind, "pipeline"]
+
+
+@dataclass(frozen=True, eq=False)
+class BatchSizeSite:
+    """Where the batch size of the trained model's `fit` lives: `node` is the Integer to replace;
+    for kind "default" (not written: Keras takes 32) it is None and `fit_call` gets the keyword."""
+
+    kind: BatchSizeKind
+    value: int | None
+    node: cst.BaseExpression | None
+    fit_call: cst.Call
+    detail: str
+    names: tuple[str, ...] = ()  # as EpochsSite.names
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizerSpelling:
+    """How a new optimizer object is written where the model is compiled: `callee`
+    (`keras.optimizers.Adam`, `tf.keras.optimizers.Adam`, `Adam`) and, when the script must
+    import it first, `import_line` to add after `anchor`; or `why` it cannot be written."""
+
+    callee: str | None
+    import_line: str | None = None
+    anchor: cst.SimpleStatementLine | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizerSite:
+    """The optimizer the trained model is compiled with, and where its learning rate lives.
+
+    `kind` says where the rate is defined, as for epochs. "default" is a rate not written (a
+    string, `optimizer="adam"`; an object without one; no optimizer at all): `learning_rate` is
+    then that optimizer's own default, `node` is None, and the rate is written into
+    `optimizer_call` as a keyword or, when there is no object, an object spelled `spelling`
+    replaces `written` (or is given to `compile_call`). A schedule's `initial_learning_rate` is
+    the rate when the optimizer is given a schedule (`schedule` names it).
+    """
+
+    kind: EpochsKind
+    optimizer: str | None  # the canonical class, "Adam", "SGD"; None when it cannot be told
+    learning_rate: float | None
+    node: cst.BaseExpression | None  # the number to replace (the expression, for "expression")
+    compile_call: cst.Call | None
+    detail: str
+    written: cst.BaseExpression | None = None  # `optimizer=` as compile gets it; None: not given
+    optimizer_call: cst.Call | None = None  # the optimizer's constructor, when it is an object
+    schedule: str | None = None
+    names: tuple[str, ...] = ()  # as EpochsSite.names
+    spelling: OptimizerSpelling | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class ModelView:
     module: cst.Module
@@ -128,6 +204,8 @@ class ModelView:
     star_import: bool = False  # `from keras.layers import *`: every layer name is already bound
     notes: tuple[str, ...] = ()
     parent_of: dict[int, cst.CSTNode] = field(default_factory=dict, repr=False)
+    optimizer: OptimizerSite | None = None  # None: the model is neither compiled nor trained
+    batch_size: BatchSizeSite | None = None  # None: no fit call trains it
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -74,6 +74,17 @@ class Bindings:
             return None
         return f"{bound}.{rest}" if rest else bound
 
+    def visible(self) -> dict[str, str]:
+        """Every name bound here, as `resolve` sees it: an import's qualified name, or "" for a
+        name the script binds to anything else."""
+        innermost = len(self._scopes) - 1
+        found: dict[str, str] = {}
+        for depth in range(innermost + 1):
+            kind, names = self._scopes[depth]
+            if kind != "class" or depth == innermost:
+                found.update(names)
+        return found
+
     def is_unbound(self, name: str) -> bool:
         return self._lookup(name) is None
 

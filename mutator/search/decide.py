@@ -68,12 +68,13 @@ def decide(
     margin = settings.min_improvement
     values = [o.result.value if o.result.status == "ok" else None for o in outcomes]
     pruned = [(o.result.metrics or {}).get("pruned") for o in outcomes]
+    best = _honest_best(state, planned, values)
     improving = [
         index
         for index, item in enumerate(planned)
         if item.kind == "candidate"
         and not pruned[index]  # a trial stopped as hopeless is never accepted
-        and improves(values[index], state.best_value, state.mode, margin)
+        and improves(values[index], best, state.mode, margin)
     ]
     sign = 1 if state.mode == "max" else -1
     winner = max(improving, key=lambda i: (sign * values[i], -i)) if improving else None
@@ -102,7 +103,7 @@ def decide(
         elif confirmed_target:
             best_after = confirmed  # the round's confirm is the best now
         else:
-            best_after = state.best_value
+            best_after = best
         start = _start_of(result) or _planned_start(item)
         reason = start.get("why") if start.get("mode") == "warm" or item.warm else None
         records.append(
@@ -141,6 +142,21 @@ def decide(
             )
         )
     return records
+
+
+def _honest_best(
+    state: SearchState, planned: Sequence[Planned], values: Sequence[float | None]
+) -> float | None:
+    """What the round's candidates must beat: the best's from-scratch value when a confirm of
+    it ran in this very round, else the best's value as known.
+
+    A warm estimate runs high as well as low (0.892 warm, 0.875 from scratch): a candidate that
+    beats the estimate but not what the script really reaches has gained nothing.
+    """
+    for item, value in zip(planned, values, strict=True):
+        if item.kind == "confirm" and value is not None:
+            return value
+    return state.best_value
 
 
 def _start_of(result: TrialResult) -> dict:

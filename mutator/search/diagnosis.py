@@ -2,70 +2,111 @@
 
 One signal ("was the curve still rising?") is not enough: a 2-epoch model is always still rising,
 so a climb led by it doubles epochs on a model too small to learn the task (BENCHMARKS.md).
-Three conditions, checked in this order, each naming the rules it calls for:
+The conditions, checked in this order, each name the roads they call for; every rule declares
+its road (`rules._rule`), so a new rule joins the diagnosis by its declaration alone:
 
+- diverging: the training loss went NaN, ended above where it began, or jumps up and down by
+  more than `JUMPY` of its level: the steps are too big, so the "steadier" road first (a lower
+  learning rate, a larger batch);
 - over-fitting: training accuracy is high while validation trails it by a clear gap
-  (train 0.99, val 0.90): a regularising rule first (`add_dropout`), then more data-efficient
-  capacity, epochs last;
+  (train 0.99, val 0.90): the regularising road first (`add_dropout`), then training length,
+  capacity last;
+- learning slowly: training accuracy far below the target and a training loss that hardly
+  falls (less than `SLOW` of itself per epoch). Too little capacity and too small a learning
+  rate both look like this (a 4-filter CNN at 0.82 after many epochs; plain SGD at 1e-4 near
+  chance), so the first rule of the "faster" road (a higher learning rate, a smaller batch)
+  and the first capacity rule go first, side by side in one round, and the measured gains
+  decide;
 - under-fitting: training accuracy is far below the target: the model cannot even fit the data
-  it sees, so capacity first (filters, kernel, depth, a hidden layer), epochs after. While its
-  validation curve is still rising, the model has not had the epochs to show what it can fit
-  either (2 epochs of cnn_digits.py: train 0.27, val 0.32 and climbing): one capacity rule and
-  more epochs come first, then the other capacity rules (and the search tries the first two as
-  one joint change too: `mutator.engine.joint`);
-- under-trained: the validation curve was still rising at the last epoch: epochs first.
+  it sees, so capacity first (filters, width, kernel, depth), epochs after. While its curve is
+  still rising, the model has not had the epochs to show what it can fit either (2 epochs of
+  cnn_digits.py: train 0.27, val 0.32 and climbing): one capacity rule and more epochs come
+  first, then the other capacity rules (and the search tries the first two as one joint change
+  too: `mutator.engine.joint`);
+- under-trained: the validation curve (the training curve, for a script without validation
+  data) was still rising at the last epoch: epochs first.
 
-With none of these, the configured order stands. A metric that is not an accuracy (a loss) is
-read from the loss curves only: rising validation loss under falling training loss is
-over-fitting, falling validation loss is under-training.
+With none of these, the configured order stands. The "steadier" road goes last unless the
+loss diverges: a smaller step helps a model that learns badly, not one that learns slowly. A
+metric that is not an accuracy (a loss) is read from the loss curves only: rising validation
+loss under falling training loss is over-fitting, falling validation loss is under-training.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-UNDER_FITTING, STILL_LEARNING, UNDER_TRAINED, OVER_FITTING, NONE = (
+UNDER_FITTING, STILL_LEARNING, LEARNING_SLOWLY, UNDER_TRAINED, OVER_FITTING, DIVERGING, NONE = (
     "under-fitting",
     "under-fitting, still learning",
+    "learning slowly",
     "under-trained",
     "over-fitting",
+    "diverging",
     "none",
 )
-CAPACITY = ("more_filters", "larger_kernel", "add_conv_block", "add_dense")
-TRAINING = ("more_epochs",)
-REGULARISING = ("add_dropout",)
+CAPACITY, TRAINING, REGULARISATION, FASTER, STEADIER = (
+    "capacity",
+    "training",
+    "regularisation",
+    "faster",
+    "steadier",
+)
 
 FAR_BELOW = 0.10  # train accuracy this far below the target: the model under-fits
 GAP = 0.05  # train above validation by this much, with train high: the model over-fits
 HIGH = 0.95  # what "train high" means, when there is no target
+SLOW = 0.02  # a training loss that falls less than this share of itself per epoch hardly falls
+JUMPY = 0.10  # a training loss that rises by this share of itself, more than once, oscillates
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: str  # under-fitting | under-trained | over-fitting | none
+    kind: str  # one of the conditions above
     line: str  # one line for the ledger, `mutate history` and the report
 
-    def first(self, names: Sequence[str] = CAPACITY) -> tuple[str, ...]:
-        """The rules this diagnosis puts first, in the order they go, of those in `names`.
+    def first(self, roads: Mapping[str, str]) -> tuple[str, ...]:
+        """The rules this diagnosis puts first, in the order they go.
 
-        `names` matters for "still learning": epochs go second after the first capacity rule
-        that has something to propose (an MLP has no filters to widen).
+        `roads` maps each rule that has something to propose, in the configured order, to the
+        road it declares: "still learning" puts epochs after the first capacity rule that can
+        change this model (an MLP has no filters to widen).
         """
+        by_road = _by_road(roads)
+        capacity, training = by_road[CAPACITY], by_road[TRAINING]
         if self.kind == STILL_LEARNING:
-            capacity = [name for name in CAPACITY if name in names]
-            return (*capacity[:1], *TRAINING, *capacity[1:])
+            return (*capacity[:1], *training, *capacity[1:])
+        if self.kind == LEARNING_SLOWLY:
+            faster = by_road[FASTER]
+            return (*faster[:1], *capacity[:1], *faster[1:], *capacity[1:], *training)
         return {
-            UNDER_FITTING: CAPACITY,
-            UNDER_TRAINED: TRAINING,
-            OVER_FITTING: REGULARISING + TRAINING,
+            UNDER_FITTING: capacity,
+            UNDER_TRAINED: training,
+            OVER_FITTING: by_road[REGULARISATION] + training,
+            DIVERGING: by_road[STEADIER],
         }.get(self.kind, ())
 
-    def last(self) -> tuple[str, ...]:
+    def last(self, roads: Mapping[str, str]) -> tuple[str, ...]:
         """The rules this diagnosis puts after every other."""
-        under = (UNDER_FITTING, STILL_LEARNING)
-        return REGULARISING if self.kind in under else CAPACITY if self.kind == OVER_FITTING else ()
+        by_road = _by_road(roads)
+        if self.kind == OVER_FITTING:
+            return by_road[CAPACITY] + by_road[FASTER]
+        if self.kind in (UNDER_FITTING, STILL_LEARNING, LEARNING_SLOWLY):
+            return by_road[REGULARISATION] + by_road[STEADIER]
+        if self.kind == UNDER_TRAINED:
+            return by_road[STEADIER]
+        return ()
+
+
+def _by_road(roads: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {
+        road: () for road in (CAPACITY, TRAINING, REGULARISATION, FASTER, STEADIER)
+    }
+    for name, road in roads.items():
+        found[road] = (*found.get(road, ()), name)
+    return found
 
 
 def diagnose(
@@ -73,8 +114,15 @@ def diagnose(
     target: float | None,
     mode: str,
     margin: float = 0.001,
+    warm: bool = False,
 ) -> Diagnosis:
-    """The best trial's condition, from its last fit's epoch logs (Keras history keys)."""
+    """The best trial's condition, from its last fit's epoch logs (Keras history keys).
+
+    `warm`: the history is a warm start's, which began where its parent ended; its loss has
+    little left to lose, so how slowly it fell says nothing of the learning rate.
+    """
+    if (diverging := _diverging(history.get("loss") or [])) is not None:
+        return Diagnosis(DIVERGING, f"diverging: {diverging}: a smaller step")
     train = _last(history, "accuracy", "acc")
     val = _last(history, "val_accuracy", "val_acc")
     if train is not None:
@@ -82,10 +130,23 @@ def diagnose(
         if val is not None and train - val >= GAP and train >= min(ceiling, HIGH) - GAP:
             return Diagnosis(OVER_FITTING, f"over-fitting: train {train:.2f}, val {val:.2f}")
     rising = _rising(history, "val_accuracy", +1, margin) or _rising(history, "val_acc", +1, margin)
+    curve = "val"
+    if "val_accuracy" not in history and "val_acc" not in history:
+        # No validation data: the training curve tells under-training as well.
+        rising = _rising(history, "accuracy", +1, margin) or _rising(history, "acc", +1, margin)
+        curve = "train"
     if train is not None and target is not None and mode == "max" and train < target - FAR_BELOW:
         line = f"under-fitting: train accuracy {train:.2f} is far below the target {target:g}"
+        fall = None if warm else _fall_per_epoch(history)
+        if fall is not None and fall < SLOW:
+            return Diagnosis(
+                LEARNING_SLOWLY,
+                f"learning slowly: train accuracy {train:.2f}, far below the target {target:g}, "
+                f"and the training loss falls {fall:.1%} an epoch: a faster learner beside "
+                "more capacity",
+            )
         if rising:
-            return Diagnosis(STILL_LEARNING, f"{line}, val still rising: capacity and epochs")
+            return Diagnosis(STILL_LEARNING, f"{line}, {curve} still rising: capacity and epochs")
         return Diagnosis(UNDER_FITTING, line)
     if train is None:
         loss_rising = _rising(history, "val_loss", +1, margin)
@@ -93,10 +154,9 @@ def diagnose(
             return Diagnosis(OVER_FITTING, "over-fitting: val loss rising while train loss falls")
         rising = rising or _rising(history, "val_loss", -1, margin)
         rising = rising or ("val_loss" not in history and _rising(history, "loss", -1, margin))
-    elif "val_accuracy" not in history and "val_acc" not in history:
-        rising = _rising(history, "accuracy", +1, margin) or _rising(history, "acc", +1, margin)
+        curve = "val" if "val_loss" in history else "train"
     if rising:
-        return Diagnosis(UNDER_TRAINED, "under-trained: val still rising at the last epoch")
+        return Diagnosis(UNDER_TRAINED, f"under-trained: {curve} still rising at the last epoch")
     return Diagnosis(NONE, "no clear signal: the configured rule order")
 
 
@@ -108,9 +168,13 @@ def still_rising(history: dict[str, list[float | None]], mode: str, margin: floa
     return False
 
 
-def order(names: list[str], diagnosis: Diagnosis) -> list[str]:
-    """The rule names, those the diagnosis calls for first, those it defers last (stable)."""
-    first, last = diagnosis.first(names), diagnosis.last()
+def order(names: list[str], diagnosis: Diagnosis, roads: Mapping[str, str]) -> list[str]:
+    """The rule names, those the diagnosis calls for first, those it defers last (stable).
+
+    `roads` maps every name to its rule's road (rules without one are left in place).
+    """
+    mine = {name: roads[name] for name in names if name in roads}
+    first, last = diagnosis.first(mine), diagnosis.last(mine)
 
     def rank(name: str) -> tuple[int, int]:
         if name in first:
@@ -118,6 +182,34 @@ def order(names: list[str], diagnosis: Diagnosis) -> list[str]:
         return (2, 0) if name in last else (1, 0)
 
     return sorted(names, key=rank)
+
+
+def _diverging(losses: Sequence[float | None]) -> str | None:
+    """Why the training loss says the steps are too big, or None.
+
+    A NaN or infinite loss; a last epoch above the first; or, over three epochs or more, a loss
+    that rose by more than `JUMPY` of its level at least twice (noise near convergence moves a
+    few percent, not tens).
+    """
+    if any(v is None or not math.isfinite(v) for v in losses):
+        return "the training loss is NaN or infinite"
+    if len(losses) < 2:
+        return None
+    values = [float(v) for v in losses if v is not None]
+    if values[-1] > values[0] * (1 + JUMPY):
+        return f"the training loss rose from {values[0]:.3g} to {values[-1]:.3g}"
+    jumps = sum(1 for a, b in zip(values, values[1:], strict=False) if b > a * (1 + JUMPY))
+    if len(values) >= 3 and jumps >= 2:
+        return f"the training loss rose {jumps} times in {len(values)} epochs"
+    return None
+
+
+def _fall_per_epoch(history: dict[str, list[float | None]]) -> float | None:
+    """How much of itself the training loss lost per epoch, on average (None: cannot tell)."""
+    losses = _curve(history, "loss")
+    if len(losses) < 2 or losses[0] <= 0 or losses[-1] <= 0:
+        return None
+    return 1 - (losses[-1] / losses[0]) ** (1 / (len(losses) - 1))
 
 
 def _curve(history: dict[str, list[float | None]], key: str) -> list[float]:

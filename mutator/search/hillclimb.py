@@ -46,6 +46,7 @@ from mutator.search.diagnosis import (
     CAPACITY,
     NONE,
     STILL_LEARNING,
+    TRAINING,
     Diagnosis,
     diagnose,
     order,
@@ -112,11 +113,13 @@ class HillClimb:
             self._capped(rule) for rule in api.rules_named(settings.rules, settings.rule_settings)
         ]
         self.parallel = parallel_trials(settings)
+        self.roads = {rule.name: rule.road for rule in self.rules}  # what each rule is for
 
     def _capped(self, rule):  # type: ignore[no-untyped-def]
-        """more_epochs with its cap relative to the script as pushed, not to each new best."""
-        if rule.name != "more_epochs" or "own_epochs" in self.settings.rule_settings.get(
-            "more_epochs", {}
+        """A rule whose cap is relative to the script's own epochs (more_epochs' `own_epochs`)
+        gets the script as pushed, not each new best."""
+        if not hasattr(rule, "own_epochs") or "own_epochs" in self.settings.rule_settings.get(
+            rule.name, {}
         ):
             return rule
         try:
@@ -266,7 +269,7 @@ class HillClimb:
             ]
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
         proposed = {rule.name: self._proposals(script, rule, state) for rule in rules}
-        names = order([name for name, mine in proposed.items() if mine], diagnosis)
+        names = order([name for name, mine in proposed.items() if mine], diagnosis, self.roads)
         if state.push_rule is not None:
             names.sort(key=lambda name: name != state.push_rule)
         fresh = [
@@ -323,15 +326,21 @@ class HillClimb:
         """
         if not self.settings.joint_changes or diagnosis.kind != STILL_LEARNING:
             return None
-        capacity = next((name for name in CAPACITY if fresh.get(name)), None)
-        epochs = fresh.get("more_epochs")
-        if capacity is None or not epochs:
+        capacity = self._first_of(CAPACITY, fresh)
+        epochs = self._first_of(TRAINING, fresh)
+        if capacity is None or epochs is None:
             return None
-        joined = api.joint(script, fresh[capacity][0], epochs[0])
+        joined = api.joint(script, capacity, epochs)
         if joined is None:
             return None
         key = address_key(joined.address())
         return None if key in state.refused or key in state.beaten else joined
+
+    def _first_of(self, road: str, fresh: dict[str, list[Candidate]]) -> Candidate | None:
+        """The first fresh candidate of the first rule on `road`, in the configured order."""
+        return next(
+            (fresh[r.name][0] for r in self.rules if r.road == road and fresh.get(r.name)), None
+        )
 
     def _proposals(self, script: api.Script, rule, state: SearchState) -> list[Candidate]:  # type: ignore[no-untyped-def]
         """What `rule` proposes on the best script, less the changes already refused."""
@@ -358,7 +367,11 @@ class HillClimb:
         if not self.settings.epochs_first_when_rising:
             return Diagnosis(NONE, "the configured rule order (the evidence is off)")
         return diagnose(
-            state.best_history, self.settings.target, state.mode, self.settings.min_improvement
+            state.best_history,
+            self.settings.target,
+            state.mode,
+            self.settings.min_improvement,
+            warm=not state.best_confirmed,
         )
 
     # -- one round ---------------------------------------------------------------------------

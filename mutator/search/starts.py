@@ -16,7 +16,8 @@ from mutator.search.ledger import Ledger
 from mutator.search.state import SearchState
 from mutator.training.prune import PrunePlan, watched_key
 from mutator.training.runner import TrialSpec
-from mutator.training.warm_plan import CONTINUE, TRANSFER, WarmPlan, warm_mode
+from mutator.training.warm_plan import COLD, CONTINUE, WarmPlan, warm_mode
+from rules import rule_class, warm_mappings
 
 
 def warm_plan(
@@ -38,12 +39,19 @@ def warm_plan(
     fits = fit_count(ledger.trial_dir(parent))
     if fits != 1:
         return None, f"the script calls fit {fits} times; only one fit can be continued"
-    if warm_mode(candidate.rules) == CONTINUE:
+    mode = warm_mode(warm_mappings(candidate.rules))
+    if mode == COLD:
+        return None, "; ".join(
+            f"{rule_class(name).name}: {rule_class(name).cold_why or 'no sound mapping'}"
+            for name in candidate.rules
+            if rule_class(name).warm == COLD
+        )
+    if mode == CONTINUE:
         old = (candidate.params.get("epochs") or [None])[0]
         if not isinstance(old, int):
             return None, "the parent's epochs are not known"
         return WarmPlan(CONTINUE, parent, str(kept), epochs_done=old), ""
-    return WarmPlan(TRANSFER, parent, str(kept), share=settings.warm_share), ""
+    return WarmPlan(mode, parent, str(kept), share=settings.warm_share), ""
 
 
 def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from mutator.search import steps
 from mutator.search.ledger import TrialRecord
-from mutator.training.warm_plan import TRANSFER, warm_mode
+from mutator.training.warm_plan import RETRAIN, TRANSFER, warm_mode
+from rules import warm_mappings
 
 
 @dataclass
@@ -140,7 +141,7 @@ def absorb(
         gain = None
         if record.value is not None and before is not None:
             gain = sign * (record.value - before)
-        for rule in {rule for rule, _ in record.parts if rule in steps.ADAPTIVE}:
+        for rule in {rule for rule, _ in record.parts if steps.adapts(rule)}:
             state.levels[rule] = steps.next_level(
                 state.levels.get(rule, first_level),
                 record.decision,
@@ -166,7 +167,9 @@ def absorb(
             state.best_history = record.history
             state.best_confirmed = record.start != "warm"
             rules = [rule for rule, _ in record.parts]
-            state.best_transferred = record.start == "warm" and warm_mode(rules) == TRANSFER
+            state.best_transferred = record.start == "warm" and warm_mode(
+                warm_mappings(rules)
+            ) in (TRANSFER, RETRAIN)
             state.weights_id = record.id
             state.beaten.discard(address_key(record.address))
         elif record.decision == "confirm":

@@ -2,9 +2,9 @@
 
 Doubling filters from 4 to 512 takes seven trials; when each doubling pays, the climb should
 hurry (x2 -> x4 -> x8), and when a big step overshoots it should come back to the rule's own
-step. Only rules with a multiplying setting adapt (`ADAPTIVE`); the step is the rule's factor
-raised to the power `level + 1`, and each rule's own limits (max_filters, max_epochs) still cap
-what it proposes. Levels are a function of the ledger's decisions, replayed in order, so a
+step. Only rules that declare a multiplying setting adapt (`step_setting`, in `rules._rule`); the
+step is that setting raised to the power `level + 1`, and each rule's own limits (max_filters,
+max_epochs, max_learning_rate) still cap what it proposes. Levels are a function of the ledger's decisions, replayed in order, so a
 resumed run takes the same steps.
 
 Near the target the gap also caps a rule's momentum (`level_for`). A rule not tried yet starts
@@ -18,14 +18,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-ADAPTIVE: dict[str, str] = {"more_filters": "factor", "more_epochs": "factor"}
+from rules import rule_class
+
 MAX_LEVEL = 2  # x2, x4, x8 for a factor of 2
 BIG_GAIN = 0.05  # a gain in the metric at least this large earns the next step
 
 
 def step_of(rule: Any, level: int) -> Any:
     """`rule` with its step for `level` (the rule itself at level 0 or when it does not adapt)."""
-    setting = ADAPTIVE.get(rule.name)
+    setting = rule.step_setting
     if setting is None or level <= 0 or getattr(rule, "step", None):
         return rule  # more_epochs with an additive `step` setting keeps it
     base = getattr(rule, setting)
@@ -34,15 +35,23 @@ def step_of(rule: Any, level: int) -> Any:
 
 def with_factor(rule: Any, factor: float | None) -> Any:
     """`rule` at a step a trial recorded (`TrialRecord.step`), to propose that change again."""
-    setting = ADAPTIVE.get(rule.name)
+    setting = rule.step_setting
     if setting is None or factor is None or getattr(rule, "step", None):
         return rule
     return dataclasses.replace(rule, **{setting: type(getattr(rule, setting))(factor)})
 
 
 def factor_of(rule: Any) -> float | None:
-    setting = ADAPTIVE.get(rule.name)
+    setting = rule.step_setting
     return getattr(rule, setting) if setting is not None else None
+
+
+def adapts(name: str) -> bool:
+    """Whether the rule called `name` (as the ledger records it) takes adaptive steps."""
+    try:
+        return rule_class(name).step_setting is not None
+    except KeyError:  # a rule this mutator no longer has, in an old ledger
+        return False
 
 
 FAR, NEAR = 0.30, 0.05  # gaps to the target that start a new rule at level 2, 1

@@ -228,6 +228,16 @@ def apply_seed() -> int | None:
     return seed
 
 
+def seed_offset() -> int:
+    """`MUTATOR_SEED_OFFSET` from the search: a trial that measures the script's run-to-run
+    noise trains it again with every seed the script sets moved by this much (0: as written)."""
+    raw = os.environ.get("MUTATOR_SEED_OFFSET", "")
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        raise ValueError(f"MUTATOR_SEED_OFFSET must be an integer, not {raw!r}") from None
+
+
 def apply_threads() -> int | None:
     """`MUTATOR_THREADS` from the search: the CPU threads this trial may use (its share of the
     cores when trials run side by side). Set for TensorFlow and OpenMP before they start; in a
@@ -287,6 +297,7 @@ class TrialOutcome:
     model_error: str | None = None
     keras: bool = False
     seed: int | None = None
+    seed_offset: int = 0
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
 
@@ -313,6 +324,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "model_error": outcome.model_error,
         "keras": outcome.keras,
         "seed": outcome.seed,
+        "seed_offset": outcome.seed_offset,
         "start": outcome.start or StartRecord().to_json(),
         "pruned": outcome.pruned,
         "script": str(options.script),
@@ -339,7 +351,10 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
             checkpoints = options.trial_dir / "checkpoint" if options.backup else None
             warm = WarmPlan.read(options.trial_dir)
             prune = PrunePlan.read(options.trial_dir)
-            hooks = KerasHooks(checkpoints, outcome.seed, warm, prune).install()
+            outcome.seed_offset = seed_offset()
+            hooks = KerasHooks(
+                checkpoints, outcome.seed, warm, prune, seed_offset=outcome.seed_offset
+            ).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
     except Exception as error:  # noqa: BLE001 - a harness fault is reported like a script fault

@@ -193,6 +193,34 @@ def _callback_classes(keras: Any) -> tuple[type, type, type]:
     return FitRecorder, EvaluationRecorder, ResumableBackup
 
 
+def offset_script_seeds(keras: Any, offset: int) -> None:
+    """Every seed the script sets through Keras or TensorFlow, moved by `offset`.
+
+    A script that calls `keras.utils.set_random_seed(0)` itself trains the same model whatever
+    the harness seeded before it: to see how much its metric moves from seed to seed, the
+    script's own seed must move. Data splits seeded apart (`random_state=0`) stay as written:
+    the noise measured is the model's, on the script's own data.
+    """
+    original = keras.utils.set_random_seed
+
+    def set_random_seed(seed: int) -> None:
+        original(int(seed) + offset)
+
+    names = ("keras.utils", "keras.src.utils.rng_utils", "keras._tf_keras.keras.utils")
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "set_random_seed", None) is original:
+            module.set_random_seed = set_random_seed
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        original_tf = tensorflow.random.set_seed
+
+        def set_seed(seed: int | None) -> None:
+            original_tf(None if seed is None else int(seed) + offset)
+
+        tensorflow.random.set_seed = set_seed
+
+
 class KerasHooks:
     """Wraps `keras.Model.fit` and `.evaluate` (tf.keras is the same class in Keras 3) to record.
 
@@ -205,6 +233,7 @@ class KerasHooks:
         seed: int | None = None,
         warm: WarmPlan | None = None,
         prune: PrunePlan | None = None,
+        seed_offset: int = 0,
     ) -> None:
         import keras
 
@@ -219,8 +248,10 @@ class KerasHooks:
         self.last_model: Any = None
         self._fit_depth = 0
         self._fit_recorder, self._evaluation_recorder, self._backup = _callback_classes(keras)
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
+        if seed_offset:
+            offset_script_seeds(keras, seed_offset)
+        if seed is not None or seed_offset:
+            keras.utils.set_random_seed((seed or 0) + seed_offset)
 
     def install(self) -> KerasHooks:
         model_class = self.keras.Model

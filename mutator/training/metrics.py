@@ -54,13 +54,17 @@ class MetricNotFoundError(LookupError):
 
 
 def infer_mode(name: str | None, mode: str = "auto") -> Mode:
-    """`max` or `min`: an explicit mode wins; otherwise losses and errors are minimised."""
+    """`max` or `min`: an explicit mode wins; otherwise losses and errors are minimised (also
+    Keras's short names of errors: `mae`, `val_mse`, `rmse`, `mape`, `msle`)."""
     if mode in ("max", "min"):
         return mode  # type: ignore[return-value]
     if mode != "auto":
         raise ValueError(f"mode must be max, min or auto, not {mode!r}")
     lowered = (name or "").lower()
-    return "min" if "loss" in lowered or "error" in lowered else "max"
+    return "min" if any(word in lowered for word in _MINIMISED) else "max"
+
+
+_MINIMISED = ("loss", "error", "mae", "mse", "mape", "msle")
 
 
 def as_float(value: object) -> float | None:

@@ -146,6 +146,8 @@ NOT_ELEMENTWISE = frozenset({"softmax", "log_softmax", "glu", "sparsemax"})
 NON_NEGATIVE = frozenset({"relu", "relu6", "softmax", "sigmoid", "hard_sigmoid", "softplus"})
 # Settings that a rule changes on purpose or that do not change what a trained layer computes.
 SIZE_KEYS = frozenset({"name", "trainable", "filters", "units", "kernel_size", "seed", "rate"})
+# Where a wrapper's config holds the config of the layers it wraps.
+WRAPPED_KEYS = frozenset({"layer", "backward_layer"})
 
 
 def unmappable(parent: Any, child: Any) -> str | None:
@@ -218,18 +220,22 @@ class LayerFacts:
             config = layer.get_config()
         except (NotImplementedError, TypeError):  # a custom layer without get_config
             config = None
-        essence = (
-            None
-            if config is None
-            else {
-                key: value
-                for key, value in config.items()
-                if key not in SIZE_KEYS
-                and not key.endswith(("_initializer", "_regularizer", "_constraint"))
-            }
-        )
+        essence = None if config is None else _essence(config)
         shapes = tuple(tuple(int(size) for size in weight.shape) for weight in layer.weights)
         return cls(layer, layer.name, kind_of(layer), shapes, essence)
+
+
+def _essence(config: dict[str, Any]) -> dict[str, Any]:
+    """A layer's settings but SIZE_KEYS and its weights' initialisers and the like; a wrapper's
+    layers (`Bidirectional(LSTM(8))`) by their own essence, without the shape they were built on."""
+    essence = {}
+    for key, value in config.items():
+        if key in SIZE_KEYS or key.endswith(("_initializer", "_regularizer", "_constraint")):
+            continue
+        if key in WRAPPED_KEYS and isinstance(value, dict) and isinstance(value.get("config"), dict):
+            value = {"class_name": value.get("class_name"), "config": _essence(value["config"])}
+        essence[key] = value
+    return essence
 
 
 def align(parent: list[LayerFacts], child: list[LayerFacts]) -> list[tuple[Any, Any]]:

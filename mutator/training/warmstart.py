@@ -11,6 +11,9 @@ inserted stand out, and gives each child layer the parent's weights in the form 
   Flatten, global pooling; BatchNormalization's per-channel parameters are copied along) has its
   input weights from each copied unit split among the copies. Net2Net over a plain re-init
   because the child then starts where the parent ended instead of re-learning it;
+- more units in a recurrent layer (SimpleRNN, GRU, LSTM, alone or in a Bidirectional):
+  Net2WiderNet gate by gate, the recurrent kernel's rows split like a consumer's inputs
+  (`net2net_recurrent`);
 - a larger kernel: the parent's kernel centred in zeros;
 - an inserted Conv or Dense: an identity, when its kernel, padding and activation allow one.
 
@@ -40,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from mutator.training import net2net
+from mutator.training import net2net, net2net_recurrent
 from mutator.training.net2net import ChannelMap, LayerFacts
+from mutator.training.net2net_recurrent import Cell
 
 # The words of `Transfer.layers`; an entry joins several with " + " ("inputs split + widened").
 COPIED, WIDENED, SPLIT, MAPPED = "copied", "widened", "inputs split", "channels mapped"
@@ -97,11 +101,13 @@ def transfer_weights(parent: Any, child: Any, *, seed: int = 0) -> Transfer:
     return Transfer("warm", plan.why(), plan.preserved, tuple(plan.entries))
 
 
-def copy_optimizer_state(parent: Any, child: Any) -> str | None:
+def copy_optimizer_state(parent: Any, child: Any, *, keep_learning_rate: bool = False) -> str | None:
     """Give the child's optimizer the parent's variables (moments, iterations, learning rate).
 
     For a "more epochs" child, whose architecture is the parent's: it then goes on as the parent
-    would have. Matched by order and shape; None when copied, else one line saying why not.
+    would have. `keep_learning_rate`: the child's own learning rate stays (a child whose change
+    is its learning rate). Matched by order and shape; None when copied, else one line saying
+    why not.
     """
     old, new = getattr(parent, "optimizer", None), getattr(child, "optimizer", None)
     if old is None:
@@ -124,6 +130,8 @@ def copy_optimizer_state(parent: Any, child: Any) -> str | None:
                 f"{tuple(target.shape)} in the child"
             )
     for source, target in zip(sources, targets, strict=True):
+        if keep_learning_rate and target.path.rsplit("/", 1)[-1] == "learning_rate":
+            continue
         target.assign(np.asarray(source))
     return None
 
@@ -200,6 +208,8 @@ class _Plan:
             )
         if new.kind in net2net.KERNEL_LAYERS and getattr(new.layer, "groups", 1) == 1:
             self._kernel_layer(old, new)
+        elif (cell := net2net_recurrent.cell_of(new.layer)) is not None:
+            self._recurrent_layer(old, new, cell)
         elif new.kind == "BatchNormalization" and self.mapping is not None:
             self._channels(old, new, self.mapping)
         elif old.shapes == new.shapes:
@@ -256,6 +266,45 @@ class _Plan:
             elif activation is None:
                 self._changed(f"{new.name}'s activation is unknown")
         self._assign(new, " + ".join(parts) or COPIED, [kernel] if bias is None else [kernel, bias])
+
+    def _recurrent_layer(self, old: LayerFacts, new: LayerFacts, cell: Cell) -> None:
+        """SimpleRNN, GRU, LSTM or a Bidirectional of one: split the inputs, widen gate by gate."""
+        parent, before = old.layer.get_weights(), net2net_recurrent.cell_of(old.layer)
+        mapping, self.mapping = self.mapping, None
+        if before is None or (before.kind, before.directions) != (cell.kind, cell.directions):
+            self._fresh(new, _reshaped(old, new))
+            return
+        if cell.units < before.units:
+            self._fresh(new, f"units {before.units}->{cell.units}")
+            return
+        parts: list[str] = []
+        inputs = parent[0].shape[0], new.shapes[0][0]
+        if mapping is not None:
+            mapping = mapping.for_inputs(*inputs, dense=False)
+            if mapping is None:
+                self._fresh(new, f"input {inputs[0]}->{inputs[1]}")
+                return
+            parts.append(SPLIT)
+            self.events.append(f"{new.name} inputs split")
+        elif inputs[0] != inputs[1]:
+            self._fresh(new, f"input {inputs[0]}->{inputs[1]}")
+            return
+        outputs = flowing = None
+        if cell.units > before.units:
+            outputs = net2net.widen(before.units, cell.units, self.rng)
+            flowing = net2net_recurrent.output_map(outputs, cell)
+            if flowing is None:
+                self._fresh(new, f"merge mode {cell.merge_mode!r}")
+                return
+            parts.append(WIDENED)
+        arrays = net2net_recurrent.widen_layer(parent, cell, outputs, mapping)
+        if [a.shape for a in arrays] != list(new.shapes):
+            self._fresh(new, _reshaped(old, new))
+            return
+        if flowing is not None:
+            self.mapping, self.widened = flowing, new.name
+            self.events.append(f"layer {new.name} widened {before.units}->{cell.units}")
+        self._assign(new, " + ".join(parts) or COPIED, arrays)
 
     def _enlarged(self, new: LayerFacts, before: tuple[int, ...], after: tuple[int, ...]) -> None:
         same = new.layer.padding == "same" and all(step == 1 for step in new.layer.strides)

@@ -77,6 +77,49 @@ def test_inspect_shows_layers_epochs_and_rules(capsys, script):
         assert text in out
 
 
+@pytest.mark.parametrize(
+    "compile_and_fit, optimizer, batch",
+    [
+        (
+            "model.compile(optimizer='adam', loss='mse')\nmodel.fit(x, y, epochs=2)\n",
+            "optimizer: Adam, learning rate 0.001, its default (optimizer='adam' in the compile "
+            "call)",
+            "batch size: 32 (not given: Keras takes batches of 32)",
+        ),
+        (
+            "LR = 1e-4\nBATCH = 64\nopt = keras.optimizers.SGD(learning_rate=LR)\n"
+            "model.compile(optimizer=opt, loss='mse')\nmodel.fit(x, y, batch_size=BATCH)\n",
+            "optimizer: SGD, learning rate 0.0001 (LR = 0.0001 (module constant))",
+            "batch size: 64 (BATCH = 64 (module constant))",
+        ),
+        (
+            "model.compile(optimizer=keras.optimizers.Adam(\n"
+            "    keras.optimizers.schedules.CosineDecay(0.01, 1000)), loss='mse')\n"
+            "model.fit(dataset, epochs=2)\n",
+            "optimizer: Adam, learning rate 0.01, the start of a CosineDecay "
+            "(initial_learning_rate=0.01 in keras.optimizers.schedules.CosineDecay(...))",
+            "batch size: fit takes `dataset` and no targets, so a tf.data.Dataset or a generator",
+        ),
+        (
+            "model.fit(x, y, epochs=2)\n",
+            "optimizer: unknown, learning rate unknown (no `model.compile(...)` found",
+            "batch size: 32 (not given",
+        ),
+    ],
+)
+def test_inspect_shows_the_optimizer_learning_rate_and_batch_size(
+    capsys, tmp_path, compile_and_fit, optimizer, batch
+):
+    path = tmp_path / "train.py"
+    path.write_text(
+        "import keras\nfrom keras import layers\n"
+        "model = keras.Sequential([layers.Dense(10, input_dim=64)])\n" + compile_and_fit
+    )
+    code, out, _ = run(capsys, "inspect", str(path))
+    assert code == 0
+    assert optimizer in out and batch in out
+
+
 def test_rules_lists_the_default_order(capsys):
     code, out, _ = run(capsys, "rules")
     positions = [
@@ -134,12 +177,14 @@ def test_nothing_to_change_explains_each_rule(capsys, tmp_path):
     path = tmp_path / "train.py"
     path.write_text(
         "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
-        "model = Sequential()\nmodel.add(Conv2D(n, k))\nmodel.fit(x, y, epochs=cfg.e)\n"
+        "model = Sequential()\nmodel.add(Conv2D(n, k))\n"
+        "model.fit(x, y, epochs=cfg.e, batch_size=cfg.b)\n"
     )
     code, _, err = run(capsys, "preview", str(path))
     assert code == 5
     assert "more_filters @0: filters=n is not a literal" in err
     assert "more_epochs @0: epochs=cfg.e" in err
+    assert "smaller_batch @0: batch_size=cfg.b" in err
 
 
 @pytest.mark.parametrize("command", ["preview", "inspect", "apply"])

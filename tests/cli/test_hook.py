@@ -57,7 +57,7 @@ def test_other_python_files_are_passed_over_in_silence(tmp_path, capsys):
         (
             "fixed.py",
             "from keras import Sequential, layers\nN = 8\n"
-            "model = Sequential([layers.Dense(N)])\nmodel.fit(x, y, epochs=N)\n",
+            "model = Sequential([layers.Dense(N)])\nmodel.fit(x, y, epochs=N, batch_size=N)\n",
             "no rule can change this model",
         ),
     ],

@@ -29,12 +29,17 @@ EXPECTED = {
     "subclass_layers.py": "cnn",
     "composed_models.py": "cnn",
     "structured_inputs.py": "ann",
+    "lstm_digits.py": "ann",
+    "gru_bidirectional.py": "ann",
+    "regression_mlp.py": "ann",
+    "sgd_slow.py": "cnn",
     "epochs_absl.py": "cnn",
     "epochs_config.py": "cnn",
     "epochs_expression.py": "cnn",
     "keras1_nb_epoch.py": "cnn",
     "sklearn_digits.py": "sklearn",
-    "subclassed_model.py": None,  # no model the rules can change: the reason names it
+    "subclassed_model.py": "cnn",
+    "subclassed_chain.py": "cnn",
     "not_ml.py": None,
 }
 

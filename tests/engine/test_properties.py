@@ -71,7 +71,17 @@ COMMENTS = st.sampled_from(
     ]
 )
 INPUT_SIZE = 8
-LAYER_RULES = ("more_filters", "larger_kernel", "add_conv_block", "add_dense")
+LAYER_RULES = (
+    "more_filters",
+    "wider_dense",
+    "larger_kernel",
+    "add_conv_block",
+    "add_dense",
+    "add_batchnorm",
+)
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+# The layer classes a "from" import of a recurrent script names.
+RECURRENT_FROM = "from keras.layers import LSTM, GRU, SimpleRNN, Bidirectional, Dense"
 
 
 # -- the generated script and what the generator knows about it ------------------------------
@@ -84,6 +94,8 @@ class LayerSpec:
     kernel: int | None = None
     padding: str | None = None  # None: not written (Keras' "valid")
     units: int | None = None
+    cell: str | None = None  # the recurrent layer a Bidirectional wraps
+    sequences: bool = False  # return_sequences=True (a recurrent layer another one reads)
 
 
 @dataclass
@@ -99,6 +111,9 @@ class Generated:
     layers: list[LayerSpec]
     epochs: int | None  # what `fit` trains for (1 when not written); None: no fit call
     lines: dict[str, set[int]] = field(default_factory=dict)  # tag -> line numbers (from 0)
+    optimizer: str | None = None  # the class compile makes ("Adam"); None: no compile call
+    learning_rate: float | None = None  # its rate, written or its default
+    batch: int | None = None  # what `fit` takes (32 when not written); None: no fit call
 
     def tagged(self, tag: str) -> set[int]:
         return self.lines.get(tag, set())
@@ -168,8 +183,26 @@ def layer_stacks(draw) -> list[LayerSpec]:
     return layers
 
 
+@st.composite
+def recurrent_stacks(draw) -> list[LayerSpec]:
+    """1-2 recurrent layers (some in Bidirectional) over 8 timesteps x 8 features, a classifier."""
+    count = draw(st.integers(1, 2))
+    layers: list[LayerSpec] = []
+    for i in range(count):
+        cell = draw(st.sampled_from(RECURRENT))
+        units, sequences = draw(st.integers(1, 64)), i < count - 1
+        if draw(st.booleans()):
+            layers.append(LayerSpec("Bidirectional", units=units, cell=cell, sequences=sequences))
+        else:
+            layers.append(LayerSpec(cell, units=units, sequences=sequences))
+    if draw(st.booleans()):
+        layers.append(LayerSpec("Dense", units=draw(st.integers(1, 64))))
+    layers.append(LayerSpec("Dense", units=10))
+    return layers
+
+
 def _call_args(
-    draw, layer: LayerSpec, first: bool, quote: str
+    draw, layer: LayerSpec, first: bool, quote: str, prefix: str = ""
 ) -> list[tuple[str, tuple[str, ...]]]:
     """The arguments of one layer call, each with the tags of the token it holds."""
 
@@ -205,17 +238,31 @@ def _call_args(
             positional.append((form, ()))
     elif layer.kind == "Dense":
         if draw(st.booleans()):
-            positional.append((str(layer.units), ()))
+            positional.append((str(layer.units), ("units",)))
         else:
-            keywords.append((kw("units", str(layer.units)), ()))
+            keywords.append((kw("units", str(layer.units)), ("units",)))
         if layer.units == 10:
             keywords.append((kw("activation", text("softmax")), ()))
         elif draw(st.booleans()):
             keywords.append((kw("activation", text("relu")), ()))
     elif layer.kind == "Dropout":
         positional.append(draw(st.sampled_from([("0.25", ()), (kw("rate", "0.5"), ())])))
+    elif layer.cell is not None:  # Bidirectional(<the recurrent layer's call>)
+        inner = replace(layer, kind=layer.cell, cell=None)
+        cell_args = ", ".join(arg for arg, _ in _call_args(draw, inner, False, quote, prefix))
+        positional.append((f"{prefix}{layer.cell}({cell_args})", ("units",)))
+    elif layer.kind in RECURRENT:
+        units = str(layer.units)
+        if draw(st.booleans()):
+            positional.append((units, ("units",)))
+        else:
+            keywords.append((kw("units", units), ("units",)))
+        if layer.sequences:
+            keywords.append((kw("return_sequences", "True"), ()))
     if first:
-        keywords.append((kw("input_shape", f"({INPUT_SIZE}, {INPUT_SIZE}, 1)"), ()))
+        sequence = layer.kind in RECURRENT or layer.cell is not None  # timesteps x features
+        shape = f"({INPUT_SIZE}, {INPUT_SIZE}{'' if sequence else ', 1'})"
+        keywords.append((kw("input_shape", shape), ()))
     return positional + draw(st.permutations(keywords))
 
 
@@ -244,14 +291,18 @@ def _write_model(
     draw = out.draw
     unit = out.unit
     quote = draw(st.sampled_from(['"', "'"]))
-    calls = [_call_args(draw, layer, i == 0, quote) for i, layer in enumerate(layers)]
+    calls = [_call_args(draw, layer, i == 0, quote, prefix) for i, layer in enumerate(layers)]
     out.gap(indent)
     if style == "inline":
         elements = [
             f"{prefix}{layer.kind}({', '.join(arg for arg, _ in args)})"
             for layer, args in zip(layers, calls, strict=True)
         ]
-        tags = [f"{tag}{i}" for i in range(len(layers)) for tag in ("layer", "filters", "kernel")]
+        tags = [
+            f"{tag}{i}"
+            for i in range(len(layers))
+            for tag in ("layer", "filters", "kernel", "units")
+        ]
         line = f"{indent}model = {sequential}([{', '.join(elements)}])"
         out.emit(line + out.eol(), "model", *tags)
         return
@@ -283,11 +334,44 @@ def _write_model(
         out.tags.setdefault("model", set()).add(line)
 
 
-def _write_fit(out: _Writer, epochs_style: str, epochs: int) -> None:
+def _write_compile(out: _Writer, sequential: str) -> tuple[str | None, float | None]:
+    """A compile line (or none): the optimizer by name, or, where a Keras module is bound, as an
+    object with its rate written or read from `LR`; tagged "rate" where the rate is defined."""
+    draw = out.draw
+    root = sequential.rpartition(".")[0]  # "keras", "tf.keras", or "" (no module bound)
+    styles = ["none", "string", "object", "constant"] if root else ["none", "string"]
+    style = draw(st.sampled_from(styles))
+    if style == "none":
+        return None, None
+    quote = draw(st.sampled_from(['"', "'"]))
+    loss = f"loss={quote}sparse_categorical_crossentropy{quote}"
+    if style == "string":
+        name = draw(st.sampled_from(["adam", "sgd", "rmsprop", "Nadam"]))
+        line = f"model.compile(optimizer={quote}{name}{quote}, {loss})"
+        out.emit(line + out.eol(), "rate")
+        cls = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "Nadam": "Nadam"}[name]
+        return cls, 0.01 if cls == "SGD" else 0.001
+    cls = draw(st.sampled_from(["SGD", "Adam"]))
+    # floats only: Keras 3 refuses `learning_rate=1`
+    rate = draw(st.sampled_from(["0.01", "1e-3", "0.5", "1.0", "2e-6", "1e-06"]))
+    if style == "constant":
+        out.emit(f"LR = {rate}" + out.eol(), "rate")
+        out.emit(f"model.compile(optimizer={root}.optimizers.{cls}(LR), {loss})" + out.eol())
+    else:
+        line = f"model.compile({root}.optimizers.{cls}(learning_rate={rate}), {loss})"
+        out.emit(line + out.eol(), "rate")
+    return cls, float(rate)
+
+
+def _write_fit(out: _Writer, epochs_style: str, epochs: int) -> int:
+    """The fit line (and what it reads), tagged; the batch size it trains with."""
     draw = out.draw
     out.gap("")
     eq = draw(st.sampled_from(["=", " = "]))
-    batch = draw(st.sampled_from(["", f", batch_size{eq}32"]))
+    size = draw(st.sampled_from([8, 16, 32, 100, 1024]))
+    batch = draw(st.sampled_from(["", f", batch_size{eq}{size}", f", batch_size{eq}BATCH"]))
+    if "BATCH" in batch:
+        out.emit(f"BATCH = {size}" + out.eol(), "batch")
     if epochs_style == "variable":
         out.emit(f"n_epochs = {epochs}" + out.eol(), "epochs")
         fit = f"model.fit(x, y{batch}, epochs{eq}n_epochs)"
@@ -297,17 +381,27 @@ def _write_fit(out: _Writer, epochs_style: str, epochs: int) -> None:
         fit = f"model.fit(x, y{batch})"
     else:
         fit = f"model.fit(x, y, epochs{eq}{epochs}{batch})"
-    out.emit(fit + out.eol(), *(["epochs"] if epochs_style in ("literal", "absent") else []))
+    tags = ["epochs"] if epochs_style in ("literal", "absent") else []
+    out.emit(fit + out.eol(), *tags, *([] if "BATCH" in batch else ["batch"]))
     if draw(st.booleans()):
         out.emit(draw(COMMENTS))
+    return size if batch else 32
 
 
 @st.composite
-def scripts(draw, styles: tuple[str, ...] = ("add", "lines", "inline", "listvar")) -> Generated:
-    """A Sequential CNN script for 8x8x1 inputs, in one of many styles, and what it holds."""
+def scripts(
+    draw, styles: tuple[str, ...] = ("add", "lines", "inline", "listvar"), recurrent: bool = False
+) -> Generated:
+    """A Sequential CNN script for 8x8x1 inputs (`recurrent`: an RNN for 8 timesteps x 8
+    features), in one of many styles, and what it holds."""
     import_lines, sequential, prefix = IMPORTS[draw(st.sampled_from(sorted(IMPORTS)))]
     style = draw(st.sampled_from(styles))
-    layers = draw(layer_stacks())
+    layers = draw(recurrent_stacks() if recurrent else layer_stacks())
+    if recurrent:
+        import_lines = [
+            RECURRENT_FROM if line.startswith("from keras.layers import") and "*" not in line else line
+            for line in import_lines
+        ]
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     unit = draw(st.sampled_from(["    ", "\t"]))
     in_function = draw(st.booleans())
@@ -332,8 +426,8 @@ def scripts(draw, styles: tuple[str, ...] = ("add", "lines", "inline", "listvar"
         out.gap("")
         out.emit("model = build_model()" + out.eol())
     fit_start = len(out.lines)
-    if epochs_style != "no_fit":
-        _write_fit(out, epochs_style, epochs)
+    optimizer, learning_rate = _write_compile(out, sequential)
+    batch = _write_fit(out, epochs_style, epochs) if epochs_style != "no_fit" else None
     text = newline.join(out.lines) + (newline if draw(st.booleans()) else "")
     build = newline.join(out.lines[:fit_start]) + newline if fit_start < len(out.lines) else text
     return Generated(
@@ -348,6 +442,9 @@ def scripts(draw, styles: tuple[str, ...] = ("add", "lines", "inline", "listvar"
         layers=layers,
         epochs={"no_fit": None, "absent": 1}.get(epochs_style, epochs),
         lines=out.tags,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch=batch,
     )
 
 
@@ -384,6 +481,15 @@ def expected_conv_block(gen: Generated) -> tuple[int, int, str | None] | None:
         if conv.padding is not None:
             return None  # a written padding is not overridden
     return None
+
+
+def hidden_dense_sites(gen: Generated) -> list[int]:
+    """Every Dense layer but the output layer (the last): what wider_dense may widen."""
+    return [i for i, layer in enumerate(gen.layers[:-1]) if layer.kind == "Dense"]
+
+
+def recurrent_sites(gen: Generated) -> list[int]:
+    return [i for i, layer in enumerate(gen.layers) if layer.units and layer.kind != "Dense"]
 
 
 def expected_dense(gen: Generated) -> tuple[int, int]:
@@ -496,6 +602,8 @@ def test_splice_gives_up_on_a_statement_it_cannot_place_for_certain():
 
 TOKEN_TAG = {
     "more_filters": "filters{site}",
+    "wider_dense": "units{site}",
+    "wider_recurrent": "units{site}",
     "larger_kernel": "kernel{site}",
     "more_epochs": "epochs",
 }
@@ -506,7 +614,7 @@ TOKEN_TAG = {
 def test_replacements_change_exactly_the_lines_of_the_edited_token(gen):
     script, proposals = propose_all(gen.text)
     for candidate in candidates(proposals):
-        if candidate.rule not in ("more_filters", "larger_kernel", "more_epochs"):
+        if candidate.rule not in TOKEN_TAG:
             continue
         after = api.rewrite(script, candidate).source
         expected = gen.tagged(TOKEN_TAG[candidate.rule].format(site=candidate.site))
@@ -522,16 +630,34 @@ def test_replacements_change_exactly_the_lines_of_the_edited_token(gen):
         assert after.endswith(gen.newline) == gen.text.endswith(gen.newline)
 
 
+INSERTED = {
+    "add_dense": ["Dense"],
+    "add_conv_block": ["Conv2D", "MaxPooling2D"],
+    "add_batchnorm": ["BatchNormalization"],
+}
+
+
+def without_new_import(gen: Generated, after: str, rule: str) -> str:
+    """`after` less the class an insertion rule added to `from keras.layers import ...`: the
+    script's only plain import of layers that lacks it (the other styles spell a module)."""
+    if rule != "add_batchnorm" or gen.prefix or "import *" in gen.text:
+        return after
+    undone, count = re.subn(r"(from keras\.layers import [^\r\n#]*?), BatchNormalization", r"\1", after)
+    assert count == 1, "BatchNormalization is imported beside the other layers"
+    return undone
+
+
 @FAST
 @given(gen=scripts(styles=("add",)))
 def test_added_statements_are_pure_insertions_after_their_anchor(gen):
     script, proposals = propose_all(gen.text)
     indent, newline, prefix = map(re.escape, (gen.statement_indent, gen.newline, gen.prefix))
     for candidate in candidates(proposals):
-        if candidate.rule not in ("add_dense", "add_conv_block"):
+        if candidate.rule not in INSERTED:
             continue
         after = api.rewrite(script, candidate).source
-        kinds = ["Dense"] if candidate.rule == "add_dense" else ["Conv2D", "MaxPooling2D"]
+        after = without_new_import(gen, after, candidate.rule)
+        kinds = INSERTED[candidate.rule]
         anchor = candidate.params["after"]
         new_lines = inserted_block(gen.text, after, last_line_of(gen, anchor) + 1, len(kinds))
         for line, kind in zip(new_lines, kinds, strict=True):
@@ -547,9 +673,10 @@ def test_added_list_elements_change_only_the_sequential_statement(gen):
     span = gen.tagged("model")
     start, end = min(span), max(span)
     for candidate in candidates(proposals):
-        if candidate.rule not in ("add_dense", "add_conv_block"):
+        if candidate.rule not in INSERTED:
             continue
         after = api.rewrite(script, candidate).source
+        after = without_new_import(gen, after, candidate.rule)
         old, new = split(gen.text), split(after)
         opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
         for op, i1, i2, _, _ in opcodes:
@@ -557,7 +684,7 @@ def test_added_list_elements_change_only_the_sequential_statement(gen):
                 assert start <= i1 and i2 <= end + 1, (op, i1, i2, start, end)
         assert new[:start] == old[:start]
         assert new[len(new) - (len(old) - end - 1) :] == old[end + 1 :]
-        kinds = ["Dense"] if candidate.rule == "add_dense" else ["Conv2D", "MaxPooling2D"]
+        kinds = INSERTED[candidate.rule]
         if gen.style == "lines":
             # One element per line stays so: whole new lines, right after the anchor or (past
             # the comment lines above it) right before the next element.
@@ -652,6 +779,13 @@ def test_proposals_match_the_written_model(gen):
     )
     anchor, units = expected_dense(gen)
     assert [c.params for c in by_rule.get("add_dense", [])] == [{"after": anchor, "units": units}]
+    assert {c.site: c.params["units"] for c in by_rule.get("wider_dense", [])} == {
+        i: [gen.layers[i].units, 2 * gen.layers[i].units] for i in hidden_dense_sites(gen)
+    }
+    normalised = sorted(conv_sites(gen) + hidden_dense_sites(gen))  # none has one after it yet
+    assert [c.params for c in by_rule.get("add_batchnorm", [])] == [
+        {"after": i} for i in normalised
+    ]
     epochs = [c.params["epochs"] for c in by_rule.get("more_epochs", [])]
     assert epochs == ([] if gen.epochs is None else [[gen.epochs, 2 * gen.epochs]])  # cap: 64x own
 
@@ -659,7 +793,7 @@ def test_proposals_match_the_written_model(gen):
 # -- 6. (slow) the rewritten model really builds in Keras, with the expected change ------------
 
 
-def build_model(source: str):
+def build_model(source: str, shape: tuple[int, ...] = (INPUT_SIZE, INPUT_SIZE, 1)):
     import sys
 
     import keras
@@ -670,7 +804,7 @@ def build_model(source: str):
     model = namespace["model"]
     import numpy as np
 
-    assert tuple(model(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 1), "float32")).shape) == (1, 10)
+    assert tuple(model(np.zeros((1, *shape), "float32")).shape) == (1, 10)
     return model
 
 
@@ -693,6 +827,19 @@ def _check_larger_kernel(before, after, candidate: Candidate) -> None:
     assert tuple(after.layers[site].kernel_size) == tuple(new) * (2 // len(new))
 
 
+def _check_wider_dense(before, after, candidate: Candidate) -> None:
+    site = candidate.site
+    assert layer_kinds(after) == layer_kinds(before)
+    assert [before.layers[site].units, after.layers[site].units] == candidate.params["units"]
+    assert after.count_params() > before.count_params()
+
+
+def _check_add_batchnorm(before, after, candidate: Candidate) -> None:
+    at = candidate.params["after"] + 1
+    kinds = layer_kinds(before)
+    assert layer_kinds(after) == kinds[:at] + ["BatchNormalization"] + kinds[at:]
+
+
 def _check_add_dense(before, after, candidate: Candidate) -> None:
     at = candidate.params["after"] + 1
     kinds = layer_kinds(before)
@@ -709,6 +856,8 @@ def _check_add_conv_block(before, after, candidate: Candidate) -> None:
 
 CHECKS: dict[str, Callable] = {
     "more_filters": _check_more_filters,
+    "wider_dense": _check_wider_dense,
+    "add_batchnorm": _check_add_batchnorm,
     "larger_kernel": _check_larger_kernel,
     "add_dense": _check_add_dense,
     "add_conv_block": _check_add_conv_block,
@@ -764,3 +913,155 @@ def test_a_joint_change_writes_what_its_parts_write_one_after_the_other(gen):
             ]
             assert len(again) == 1, "the epochs change is proposed the same after a layer change"
             assert source == api.rewrite(after_first, again[0]).source
+
+
+# -- 7. recurrent models: wider_recurrent, and every rule that reads them ----------------------
+
+SEQUENCE = (INPUT_SIZE, INPUT_SIZE)  # 8 timesteps x 8 features
+
+
+@FAST
+@given(gen=scripts(recurrent=True))
+def test_wider_recurrent_changes_only_the_units_of_its_layer(gen):
+    script, proposals = propose_all(gen.text)
+    wider = [c for c in candidates(proposals) if c.rule == "wider_recurrent"]
+    assert {c.site: c.params["units"] for c in wider} == {
+        i: [gen.layers[i].units, 2 * gen.layers[i].units] for i in recurrent_sites(gen)
+    }
+    for candidate in candidates(proposals):
+        source = api.rewrite(script, candidate).source
+        compile(source, "<rewritten>", "exec", dont_inherit=True)
+        assert comments(source) == comments(gen.text)
+        if candidate.rule != "wider_recurrent":
+            continue
+        changed = changed_lines(gen.text, source)
+        assert changed == gen.tagged(f"units{candidate.site}"), candidate
+        old, new = split(gen.text), split(source)
+        assert all(only_digits_changed(old[i], new[i]) for i in changed)
+
+
+def _units(layer) -> int:
+    return layer.forward_layer.units if type(layer).__name__ == "Bidirectional" else layer.units
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gen=scripts(recurrent=True), data=st.data())
+def test_a_rewritten_recurrent_model_builds_and_trains_one_step(keras_imported, gen, data):
+    import numpy as np
+
+    before = build_model(gen.build, SEQUENCE)
+    assert layer_kinds(before) == [layer.kind for layer in gen.layers]
+    script, proposals = propose_all(gen.text)
+    for rule in ("wider_recurrent", "wider_dense", "add_dense", "add_batchnorm"):
+        options = [c for c in candidates(proposals) if c.rule == rule]
+        if not options:
+            continue
+        candidate = data.draw(st.sampled_from(options), label=rule)
+        source = api.rewrite(script, candidate).source
+        after = build_model(source[: len(source) - len(gen.fit)], SEQUENCE)
+        if rule == "wider_recurrent":
+            assert layer_kinds(after) == layer_kinds(before)
+            units = [_units(before.layers[candidate.site]), _units(after.layers[candidate.site])]
+            assert units == candidate.params["units"]
+        else:
+            CHECKS[rule](before, after, candidate)
+        after.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        loss = after.train_on_batch(np.ones((4, *SEQUENCE), "float32"), np.arange(4))
+        assert np.isfinite(np.asarray(loss)).all()
+
+
+# -- 8. the learning rate and the batch size change where they are defined, and only there -----
+
+TRAINING_RULES = ("higher_learning_rate", "lower_learning_rate", "smaller_batch", "larger_batch")
+
+
+def expected_training_change(gen: Generated, rule: str) -> list | None:
+    """[old, new] of the setting `rule` changes (default settings), or None when it cannot."""
+    from mutator.engine.training_sites import format_rate
+
+    if rule.endswith("learning_rate"):
+        old = gen.learning_rate
+        if old is None:
+            return None
+        new = min(old * 3, 1.0) if rule.startswith("higher") else max(old / 3, 1e-6)
+        new = float(format_rate(new))
+    else:
+        old = gen.batch
+        if old is None:
+            return None
+        new = min(old * 2, 1024) if rule == "larger_batch" else max(old // 2, 8)
+    return None if new == old else [old, new]
+
+
+def without_optimizer_import(gen: Generated, after: str) -> str:
+    """`after` without the optimizer import a named optimizer may need, checked for its place."""
+    old, new = split(gen.text), split(after)
+    if len(new) == len(old):
+        return after
+    assert len(new) == len(old) + 1, "at most one new line: the optimizer's import"
+    at = next(i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b)
+    pattern = rf"from (keras|tensorflow\.keras|keras_core)\.optimizers import {gen.optimizer}"
+    assert re.fullmatch(pattern + re.escape(gen.newline), new[at]), new[at]
+    assert all(line.startswith(("from ", "import ", "#")) for line in old[:at]), "among imports"
+    return "".join(new[:at] + new[at + 1 :])
+
+
+@FAST
+@given(gen=scripts())
+def test_training_rules_change_their_setting_where_it_is_defined(gen):
+    script, proposals = propose_all(gen.text)
+    for rule in TRAINING_RULES:
+        found = [c for c in candidates(proposals) if c.rule == rule]
+        key = "batch_size" if rule.endswith("batch") else "learning_rate"
+        expected = expected_training_change(gen, rule)
+        assert [c.params[key] for c in found] == ([] if expected is None else [expected])
+        for candidate in found:
+            after = without_optimizer_import(gen, api.rewrite(script, candidate).source)
+            tag = "batch" if key == "batch_size" else "rate"
+            assert changed_lines(gen.text, after) == gen.tagged(tag), candidate
+
+
+def run_until_fit(source: str) -> dict:
+    """The namespace of the script run up to its fit call (Keras imported, nothing trained)."""
+    import sys
+
+    import keras
+
+    sys.modules.setdefault("keras_core", keras)
+    lines = source.splitlines(keepends=True)
+    end = next((i for i, line in enumerate(lines) if line.startswith("model.fit(")), len(lines))
+    namespace: dict = {"__name__": "generated_script"}
+    exec(compile("".join(lines[:end]), "<generated>", "exec", dont_inherit=True), namespace)
+    return namespace
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gen=scripts())
+def test_training_rules_compile_in_keras_and_train_one_step(keras_imported, gen):
+    import numpy as np
+
+    script, proposals = propose_all(gen.text)
+    for candidate in candidates(proposals):
+        if candidate.rule not in TRAINING_RULES:
+            continue
+        source = api.rewrite(script, candidate).source
+        namespace = run_until_fit(source)
+        model = namespace["model"]
+        if "learning_rate" in candidate.params:
+            rate = float(np.asarray(model.optimizer.learning_rate))
+            assert rate == pytest.approx(candidate.params["learning_rate"][1], rel=1e-6)
+            size = 4
+        else:
+            size = candidate.params["batch_size"][1]
+            fit = next(line for line in split(source) if line.startswith("model.fit("))
+            written = re.search(r"batch_size\s*=\s*(\w+)", fit).group(1)
+            assert namespace.get(written, int(written) if written.isdigit() else None) == size
+            if getattr(model, "optimizer", None) is None:
+                model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        x = np.ones((size, INPUT_SIZE, INPUT_SIZE, 1), "float32")
+        loss = model.train_on_batch(x, np.arange(size) % 10)
+        assert np.isfinite(np.asarray(loss)).all()

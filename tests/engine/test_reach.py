@@ -112,7 +112,20 @@ def test_the_epochs_cap_is_relative_to_the_scripts_own_value():
     assert "at the cap (200)" in own.reason  # 64 x 2 is below 200: at least 200
 
 
-def test_a_subclassed_model_is_exit_4_with_the_pattern_named():
+def test_a_subclassed_model_is_read_from_init_and_call(capsys):
     from mutator.cli import main
 
-    assert main(["inspect", str(FIXTURES / "subclassed_model.py")]) == 4
+    nested = view_of("subclassed_model.py")
+    assert (nested.style, nested.name) == ("subclassed", "net")
+    assert kinds(nested) == ["Conv2D", "Flatten", "Dense"] and nested.epochs.value == 2
+    assert first("subclassed_model.py", "more_filters").params == {"filters": [4, 8]}
+    chain = view_of("subclassed_chain.py")
+    assert kinds(chain) == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    assert chain.input_shape == (8, 8, 1)  # x = digits.images.reshape(-1, 8, 8, 1), fit split
+    added = rewrite_first("subclassed_chain.py", "add_conv_block").diff.splitlines()
+    new_conv = '+        self.conv2d_1 = layers.Conv2D(8, (3, 3), activation="relu", padding="same")'
+    assert new_conv in added
+    assert "+        x = self.max_pooling2d_1(x)" in added
+    assert main(["inspect", str(FIXTURES / "subclassed_model.py")]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps lines at the terminal width
+    assert "style subclassed" in out and "not a straight chain" in out

@@ -55,6 +55,26 @@ def test_every_rule_has_a_name_description_and_examples():
         assert rule.__module__.endswith(rule.name), "a rule lives in the module named after it"
 
 
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_every_rule_says_what_the_search_must_know_about_it(rule):
+    """Its road (which diagnosis calls for it), the setting its step scales, its warm mapping."""
+    from dataclasses import fields
+
+    from rules._rule import ROADS, WARM_MAPPINGS
+
+    cls = type(rule)
+    for attribute in ("road", "step_setting", "warm", "cold_why"):
+        assert attribute in vars(cls), f"{rule.name} does not declare {attribute}"
+    assert rule.road in ROADS
+    assert rule.warm in WARM_MAPPINGS
+    assert bool(rule.cold_why) == (rule.warm == "cold"), "a cold rule says why, only it"
+    if rule.step_setting is not None:
+        settings = {f.name: f for f in fields(cls)}
+        assert rule.step_setting in settings, f"{rule.step_setting} is not a setting of {rule.name}"
+        value = getattr(rule, rule.step_setting)
+        assert isinstance(value, (int, float)) and value > 1, "a step setting multiplies"
+
+
 def test_rules_take_typed_settings():
     wide = rules.rule_class("more_filters")(factor=4, max_filters=64)
     script = api.Script.from_text(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import pytest
 
 from mutator.search.diagnosis import (
+    DIVERGING,
+    LEARNING_SLOWLY,
     NONE,
     OVER_FITTING,
     STILL_LEARNING,
     UNDER_FITTING,
     UNDER_TRAINED,
     diagnose,
-    order,
 )
+from mutator.search.diagnosis import order as order_by_roads
+from rules import rule_class
 
 # Keras histories as mutator records them (the last fit's epoch logs), from real trials:
 # cnn_digits.py's baseline, mlp_digits.py's, overfit_digits.py's, and a 512-filter CNN.
@@ -46,14 +49,100 @@ CONVERGED = {
     "loss": [0.05, 0.04],
     "val_loss": [0.09, 0.09],
 }
+STALLED_FLAT = {  # the same CNN, earlier: still falling, a little, and far below the target
+    "accuracy": [0.70, 0.74, 0.77],
+    "val_accuracy": [0.72, 0.75, 0.78],
+    "loss": [0.95, 0.85, 0.78],
+    "val_loss": [0.9, 0.82, 0.75],
+}
+SGD_TOO_SLOW = {  # plain SGD at 1e-4: near chance, the loss hardly moves
+    "accuracy": [0.09, 0.10, 0.11, 0.11],
+    "val_accuracy": [0.10, 0.10, 0.11, 0.12],
+    "loss": [2.31, 2.30, 2.295, 2.29],
+    "val_loss": [2.30, 2.30, 2.29, 2.29],
+}
 ALL = ["more_filters", "larger_kernel", "add_conv_block", "add_dense", "more_epochs", "add_dropout"]
+ROADS = {
+    "more_filters": "capacity",
+    "wider_dense": "capacity",
+    "larger_kernel": "capacity",
+    "add_conv_block": "capacity",
+    "add_dense": "capacity",
+    "more_epochs": "training",
+    "higher_learning_rate": "faster",
+    "smaller_batch": "faster",
+    "add_batchnorm": "faster",
+    "lower_learning_rate": "steadier",
+    "larger_batch": "steadier",
+    "add_dropout": "regularisation",
+}
+WITH_NEW = list(ROADS)
 
 
-def test_a_weak_model_that_stopped_learning_far_below_the_target_under_fits():
-    found = diagnose(STALLED_SMALL, 0.97, "max")
+def order(names, diagnosis):
+    return order_by_roads(names, diagnosis, ROADS)
+
+
+def test_the_roads_here_are_the_ones_the_rules_declare():
+    for name, road in ROADS.items():
+        try:
+            declared = rule_class(name).road
+        except KeyError:
+            continue  # a rule this tree does not have yet
+        assert declared == road, name
+
+
+def test_a_weak_model_still_learning_far_below_the_target_under_fits():
+    found = diagnose({k: v[:2] for k, v in STALLED_FLAT.items() if "val" not in k}, 0.97, "max")
+    assert found.kind == STILL_LEARNING  # no validation data: the training curve tells it
+    found = diagnose(STALLED_FLAT, 0.97, "max")
+    assert found.kind == STILL_LEARNING and "val still rising" in found.line
+    flat = {k: [v[-1], v[-1]] for k, v in STALLED_FLAT.items()}
+    found = diagnose({**flat, "loss": [0.95, 0.78]}, 0.97, "max")
     assert found.kind == UNDER_FITTING
-    assert found.line == "under-fitting: train accuracy 0.82 is far below the target 0.97"
+    assert found.line == "under-fitting: train accuracy 0.77 is far below the target 0.97"
     assert order(ALL, found)[:4] == ALL[:4] and order(ALL, found)[-1] == "add_dropout"
+
+
+def test_a_flat_loss_far_below_the_target_tries_a_faster_learner_beside_capacity():
+    for history in (STALLED_SMALL, SGD_TOO_SLOW):
+        found = diagnose(history, 0.97, "max")
+        assert found.kind == LEARNING_SLOWLY, history
+        assert found.line.startswith("learning slowly: train accuracy")
+        ordered = order(WITH_NEW, found)
+        assert ordered[:4] == [
+            "higher_learning_rate",
+            "more_filters",
+            "smaller_batch",
+            "add_batchnorm",
+        ]
+        assert ordered[-3:] == ["lower_learning_rate", "larger_batch", "add_dropout"]
+    # without a faster rule to offer, the capacity rules lead as before
+    assert order(ALL, diagnose(SGD_TOO_SLOW, 0.97, "max"))[:4] == ALL[:4]
+
+
+def test_a_warm_start_s_flat_loss_says_nothing_of_the_learning_rate():
+    assert diagnose(STALLED_SMALL, 0.97, "max", warm=True).kind == UNDER_FITTING
+
+
+@pytest.mark.parametrize(
+    "losses, why",
+    [
+        ([2.3, float("nan")], "NaN or infinite"),
+        ([2.3, None], "NaN or infinite"),
+        ([1.0, 1.5], "rose from 1 to 1.5"),
+        ([1.0, 1.4, 0.9, 1.2, 0.95], "rose 2 times in 5 epochs"),
+    ],
+)
+def test_a_loss_that_goes_nan_rises_or_oscillates_diverges_and_steadies_first(losses, why):
+    found = diagnose({"loss": losses, "accuracy": [0.1] * len(losses)}, 0.97, "max")
+    assert found.kind == DIVERGING and why in found.line, found.line
+    assert order(WITH_NEW, found)[:2] == ["lower_learning_rate", "larger_batch"]
+
+
+def test_noise_near_convergence_is_not_divergence():
+    found = diagnose({"loss": [0.05, 0.052, 0.049, 0.051], "accuracy": [0.99] * 4}, 0.97, "max")
+    assert found.kind != DIVERGING
 
 
 def test_a_weak_model_still_learning_gets_capacity_and_epochs_side_by_side():

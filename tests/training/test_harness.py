@@ -289,7 +289,8 @@ def test_named_metric_comes_from_evaluate_then_history_and_val_names_from_histor
 @pytest.mark.parametrize(
     ("name", "mode", "expected"),
     [("val_loss", "auto", "min"), ("mean_squared_error", "auto", "min"), ("accuracy", "auto", "max"),
-     (None, "auto", "max"), ("loss", "max", "max")],
+     (None, "auto", "max"), ("loss", "max", "max"), ("mae", "auto", "min"),
+     ("val_rmse", "auto", "min"), ("mape", "auto", "min")],
 )  # fmt: skip
 def test_mode(name, mode, expected):
     assert metrics.infer_mode(name, mode) == expected

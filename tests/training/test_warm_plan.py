@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mutator.training.warm_plan import CONTINUE, TRANSFER, WarmPlan
+from mutator.training.warm_plan import CONTINUE, RETRAIN, TRANSFER, WarmPlan
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,10 @@ model = keras.Sequential([
     layers.Flatten(),
     layers.Dense(10, activation="softmax"),
 ])
-model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.compile(optimizer={optimizer}, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, epochs={epochs}, batch_size=32, validation_split=0.1, verbose=2)
 print("test", model.evaluate(x_test, y_test, verbose=0))
+print("learning rate", float(model.optimizer.learning_rate))
 """
 
 
@@ -43,11 +44,12 @@ def train(
     epochs: int = 2,
     plan: WarmPlan | None = None,
     prune_from: Path | None = None,
+    optimizer: str = '"adam"',
 ) -> dict:
     """Train SCRIPT as a trial in `folder` (with a warm plan, a prune.json copied from...)."""
     folder.mkdir(parents=True)
     script = folder / "train.py"
-    script.write_text(SCRIPT.format(filters=filters, epochs=epochs, side=8))
+    script.write_text(SCRIPT.format(filters=filters, epochs=epochs, side=8, optimizer=optimizer))
     if plan is not None:
         plan.write(folder)
     if prune_from is not None:
@@ -59,7 +61,7 @@ def train(
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads((folder / "metrics.json").read_text())
+    return {**json.loads((folder / "metrics.json").read_text()), "stdout": done.stdout}
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,20 @@ def test_a_wider_child_starts_from_the_parents_function_and_trains_its_share(par
     assert fit["epochs"]["loss"][0] < metrics["history"][0]["epochs"]["loss"][0]
 
 
+def test_a_learning_rate_child_starts_from_the_parents_weights_at_its_own_rate(parent, tmp_path):
+    folder, metrics = parent
+    plan = WarmPlan(RETRAIN, 1, str(folder / "model.keras"), share=0.5)
+    rate = "keras.optimizers.Adam(learning_rate=0.003)"
+    child = train(tmp_path / "child", epochs=4, plan=plan, optimizer=rate)
+    (fit,) = child["history"]
+    assert child["start"]["mode"] == "warm" and child["start"]["epochs"] == 2
+    assert child["start"]["why"] == "from trial 1: its weights and optimizer state; 2 of 4 epochs"
+    assert len(fit["epochs"]["loss"]) == 2
+    # it began where the parent ended, at its own learning rate
+    assert fit["epochs"]["loss"][0] < metrics["history"][0]["epochs"]["loss"][0]
+    assert "learning rate 0.003" in child["stdout"]
+
+
 def test_a_plan_that_cannot_apply_trains_from_scratch_and_says_why(parent, tmp_path):
     plan = WarmPlan(TRANSFER, 1, str(tmp_path / "missing.keras"), share=0.5)
     child = train(tmp_path / "child", filters=8, epochs=3, plan=plan)
@@ -109,3 +125,47 @@ def test_without_a_plan_the_start_is_cold(parent):
         "initial_epoch": 0,
         "epochs": None,
     }
+
+
+SUBCLASSED = """\
+import keras
+import numpy as np
+from keras import layers
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(8, activation="relu")
+        self.out = layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        return self.out(self.hidden(inputs))
+
+
+x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+net = Net()
+net.build((None, 4))
+net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+net.fit(x, (x[:, 0] > 0).astype("int32"), epochs=2, verbose=2)
+"""
+
+
+@pytest.mark.parametrize("mode", [TRANSFER, RETRAIN])
+def test_a_subclassed_child_trains_from_scratch_and_says_so(parent, tmp_path, mode):
+    folder, _ = parent
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "train.py").write_text(SUBCLASSED)
+    WarmPlan(mode, 1, str(folder / "model.keras"), share=0.5).write(child)
+    done = subprocess.run(
+        [sys.executable, "-m", "mutator.training.harness", "train.py", "--trial-dir", str(child)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=child,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    start = json.loads((child / "metrics.json").read_text())["start"]
+    assert start["mode"] == "cold"
+    assert start["why"].startswith("a subclassed model (Net): its weights have no sound mapping")

@@ -127,6 +127,114 @@ def test_a_wider_functional_model_computes_what_the_parent_did():
     assert transfer.layers == ("widened", "inputs split")
 
 
+def test_a_wider_second_hidden_dense_computes_what_the_parent_did():
+    """wider_dense's change on an MLP with two hidden layers: the first is copied."""
+
+    def mlp(second: int):
+        return sequential(
+            layers.Dense(8, activation="relu"),
+            layers.Dense(second, activation="tanh"),
+            layers.Dense(CLASSES, activation="softmax"),
+            shape=(12,),
+        )
+
+    parent, child = trained(mlp(16)), compiled(mlp(32))
+    transfer = assert_transfer_preserves(parent, child, shape=(12,))
+    assert transfer.layers == ("copied", "widened", "inputs split")
+
+
+SEQUENCE = (8, 8)  # a digit read as 8 timesteps of 8 features
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("reader", ["dense", "flatten", "recurrent"])
+def test_a_wider_recurrent_layer_computes_what_the_parent_did(kind, reader):
+    """Net2Net gate by gate: the copies keep their sources' state at every step."""
+    cell = getattr(layers, kind)
+
+    def rnn(units: int):
+        sequences = reader != "dense"
+        after = {
+            "dense": [],
+            "flatten": [layers.Flatten()],
+            "recurrent": [cell(3)],  # its kernel's inputs are split, its recurrence untouched
+        }[reader]
+        return sequential(
+            cell(units, return_sequences=sequences),
+            *after,
+            layers.Dense(CLASSES, activation="softmax"),
+            shape=SEQUENCE,
+        )
+
+    parent, child = trained(rnn(4)), compiled(rnn(8))
+    transfer = assert_transfer_preserves(parent, child, shape=SEQUENCE)
+    middle = ("inputs split", "copied") if reader == "recurrent" else ("inputs split",)
+    assert transfer.layers == ("widened", *middle)
+    assert f"layer {child.layers[0].name} widened 4->8" in transfer.why
+
+
+def test_a_wider_gru_without_reset_after_computes_what_the_parent_did():
+    def rnn(units: int):
+        return sequential(
+            layers.GRU(units, reset_after=False),
+            layers.Dense(CLASSES, activation="softmax"),
+            shape=SEQUENCE,
+        )
+
+    parent, child = trained(rnn(4)), compiled(rnn(8))
+    assert assert_transfer_preserves(parent, child, shape=SEQUENCE).layers == (
+        "widened",
+        "inputs split",
+    )
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave", "mul"])
+def test_a_wider_bidirectional_layer_computes_what_the_parent_did(merge_mode):
+    """fixtures/gru_bidirectional.py's model, its first Bidirectional(GRU) widened."""
+
+    def rnn(units: int):
+        return sequential(
+            layers.Bidirectional(layers.GRU(units, return_sequences=True), merge_mode=merge_mode),
+            layers.Bidirectional(layers.GRU(4)),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(CLASSES, activation="softmax"),
+            shape=SEQUENCE,
+        )
+
+    parent, child = trained(rnn(4)), compiled(rnn(8))
+    transfer = assert_transfer_preserves(parent, child, shape=SEQUENCE)
+    assert transfer.layers == ("widened", "inputs split", "copied", "copied")
+
+
+@pytest.mark.parametrize("after", ["dense", "conv"])
+def test_an_inserted_batch_normalization_starts_fresh_and_the_rest_is_copied(after):
+    """add_batchnorm's change: no data to set its statistics from, so it starts as Keras makes
+    it (at inference x / sqrt(1 + epsilon), close to an identity); every other layer is copied."""
+
+    def stack(extra: bool):
+        normalised = [layers.BatchNormalization()] if extra else []
+        if after == "dense":
+            body = [layers.Dense(16, activation="relu"), *normalised]
+            shape = (12,)
+        else:
+            body = [layers.Conv2D(4, 3, activation="relu"), *normalised, layers.Flatten()]
+            shape = IMAGE
+        return sequential(*body, layers.Dense(CLASSES, activation="softmax"), shape=shape)
+
+    parent, child = trained(stack(False)), compiled(stack(True))
+    transfer = transfer_weights(parent, child)
+    assert transfer.mode == "warm"
+    assert not transfer.function_preserved
+    assert transfer.layers == ("copied", "fresh", "copied")
+    assert "batch_normalization" in transfer.why and "fresh (inserted)" in transfer.why
+    kept = [layer for layer in child.layers if layer.weights and "batch" not in layer.name]
+    for old, new in zip([p for p in parent.layers if p.weights], kept, strict=True):
+        for a, b in zip(old.get_weights(), new.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    shape = (12,) if after == "dense" else IMAGE
+    np.testing.assert_allclose(predictions(child, shape), predictions(parent, shape), atol=1e-2)
+
+
 def test_a_larger_kernel_with_padding_same_computes_what_the_parent_did():
     parent, child = trained(conv_net(kernel=3)), compiled(conv_net(kernel=5))
     transfer = assert_transfer_preserves(parent, child)
@@ -359,6 +467,20 @@ def test_the_optimizer_state_continues_where_the_parent_stopped():
         np.testing.assert_array_equal(np.asarray(new), np.asarray(old), err_msg=new.path)
     child.fit(sample(IMAGE), np.zeros(16), epochs=1, batch_size=16, verbose=0)
     assert int(child.optimizer.iterations) == 3
+
+
+def test_a_child_whose_change_is_its_learning_rate_keeps_its_own_rate():
+    import keras
+
+    parent = trained(conv_net())
+    child = conv_net()
+    child.compile(optimizer=keras.optimizers.Adam(learning_rate=0.003), loss="mse")
+    assert copy_optimizer_state(parent, child, keep_learning_rate=True) is None
+    assert float(child.optimizer.learning_rate) == pytest.approx(0.003)
+    assert int(child.optimizer.iterations) == int(parent.optimizer.iterations) == 2
+    moments = [(o, n) for o, n in zip(parent.optimizer.variables, child.optimizer.variables, strict=True)]
+    for old, new in moments[2:]:
+        np.testing.assert_array_equal(np.asarray(new), np.asarray(old), err_msg=new.path)
 
 
 def test_another_optimizer_class_keeps_its_own_state():

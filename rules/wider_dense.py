@@ -1,0 +1,96 @@
+"""wider_dense: give a hidden Dense layer more units (seed 002's "grow the FC layer")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mutator.engine.callargs import integer, literal_int
+from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
+from mutator.engine.model_view import Layer, ModelView
+from rules._rule import Example, Road, WarmMapping
+from rules._style import in_model
+
+_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
+_KERAS = "import keras\nfrom keras import layers\n"
+
+
+@dataclass(frozen=True)
+class WiderDense:
+    """Multiply a hidden Dense layer's units by `factor`, up to `max_units`.
+
+    Why: a hidden layer too narrow for the task is a bottleneck every feature must squeeze
+    through (a regression MLP with `Dense(4)`); doubling is the usual step, and the one seed 002's
+    tweaker took. Safety: never the output layer (the model's last Dense: its units are the number
+    of outputs); only a literal unit count is changed (`units=`, or Keras 1's `output_dim=`);
+    `Dense(n_hidden)` is skipped, as `n_hidden` may size other things too.
+    """
+
+    factor: int = 2
+    max_units: int = 1024
+
+    name: ClassVar[str] = "wider_dense"
+    road: ClassVar[Road] = "capacity"
+    step_setting: ClassVar[str | None] = "factor"
+    warm: ClassVar[WarmMapping] = "transfer"
+    cold_why: ClassVar[str] = ""
+    description: ClassVar[str] = "multiply a hidden Dense layer's units (x2, up to 1024)"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            _IMPORTS + "model = Sequential()\n"
+            "model.add(Dense(64, activation='relu', input_dim=64))  # hidden\n"
+            "model.add(Dense(10, activation='softmax'))\n",
+            _IMPORTS + "model = Sequential()\n"
+            "model.add(Dense(128, activation='relu', input_dim=64))  # hidden\n"
+            "model.add(Dense(10, activation='softmax'))\n",
+        ),
+        Example(
+            _KERAS + "inputs = keras.Input(shape=(10,))\n"
+            "x = layers.Dense(units=4, activation='relu')(inputs)\n"
+            "x = layers.Dense(units=8, activation='relu')(x)\n"
+            "model = keras.Model(inputs, layers.Dense(1)(x))\n",
+            _KERAS + "inputs = keras.Input(shape=(10,))\n"
+            "x = layers.Dense(units=4, activation='relu')(inputs)\n"
+            "x = layers.Dense(units=16, activation='relu')(x)\n"
+            "model = keras.Model(inputs, layers.Dense(1)(x))\n",
+            site=1,
+        ),
+        Example(  # Keras 1
+            _IMPORTS + "model = Sequential()\nmodel.add(Dense(output_dim=32, input_dim=8))\n"
+            "model.add(Dense(output_dim=1))\n",
+            _IMPORTS + "model = Sequential()\nmodel.add(Dense(output_dim=64, input_dim=8))\n"
+            "model.add(Dense(output_dim=1))\n",
+        ),
+    )
+    no_match: ClassVar[tuple[str, ...]] = (
+        # the only Dense is the output layer
+        _IMPORTS + "model = Sequential()\nmodel.add(Flatten(input_shape=(8, 8)))\n"
+        "model.add(Dense(10, activation='softmax'))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Dense(n_hidden, input_dim=64))\n"
+        "model.add(Dense(10))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Dense(1024, input_dim=64))\n"
+        "model.add(Dense(10))\n",
+    )
+
+    def propose(self, view: ModelView) -> list[Proposal]:
+        hidden = view.layers_of({"Dense"})[:-1]  # the last is the output layer
+        return [self._widen(view, layer) for layer in hidden]
+
+    def _widen(self, view: ModelView, layer: Layer) -> Proposal:
+        arg = layer.arg(0, "units", "output_dim")
+        if arg is None:
+            return Skip(self.name, layer.index, "units not given")
+        value = literal_int(arg.value)
+        if value is None:
+            return Skip(self.name, layer.index, f"units={view.code(arg.value)} is not a literal")
+        new = min(value * self.factor, self.max_units)
+        if new <= value:
+            reason = f"{value} units is not below the cap ({self.max_units})"
+            return Skip(self.name, layer.index, reason)
+        return Candidate(
+            self.name,
+            layer.index,
+            {"units": [value, new]},
+            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): units {value} -> {new}",
+            (Replace(arg.value, integer(new)),),
+        )
