@@ -109,6 +109,26 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     tune.add_argument("--mode", choices=("max", "min", "auto"), help="maximise or minimise")
     tune.add_argument("--metric-regex", help="read the metric from the script's output instead")
     tune.add_argument("--min-improvement", type=float, help="smallest gain that counts (0.001)")
+    tune.add_argument(
+        "--select-on",
+        choices=("test", "validation"),
+        help="select on evaluate's figure (test) or on val_accuracy, evaluate reported at the end",
+    )
+    tune.add_argument(
+        "--noise-runs",
+        type=int,
+        help="runs of the best with other seeds that measure the noise; 0: off (2)",
+    )
+    tune.add_argument(
+        "--final-runs",
+        type=int,
+        help="at the end, train best.py this many more times with other seeds: mean and spread (0)",
+    )
+    tune.add_argument(
+        "--noise-multiple",
+        type=float,
+        help="a gain must clear this many sds of the run-to-run difference (2)",
+    )
     tune.add_argument("--max-trials", type=int, help="trials in all, baseline included (20)")
     tune.add_argument("--time-budget", help="stop after this long, e.g. 30m (none)")
     tune.add_argument("--trial-timeout", help="stop one trial after this long (30m)")

@@ -10,7 +10,7 @@ import sys
 
 from mutator.search.ledger import TrialRecord
 
-_MARK = {"baseline": "=", "accepted": "+", "rejected": "-", "confirm": "="}
+_MARK = {"baseline": "=", "accepted": "+", "rejected": "-", "confirm": "=", "noise": "~", "final": "~"}
 
 
 def describe(record: TrialRecord) -> str:
@@ -21,11 +21,18 @@ def describe(record: TrialRecord) -> str:
     if record.pruned:
         beaten += f", pruned after {record.pruned['epoch']} epoch(s)"
     restarts = f", {record.restarts} restart(s)" if record.restarts else ""
+    if record.noise:
+        beaten += f", {against_noise(record.noise)}"
     best = f"best {record.best_after:.4f}" if record.best_after is not None else "no best yet"
     return (
         f"trial {record.id} {_MARK.get(record.decision, '?')} {record.decision}: {value} "
         f"({best}; {record.seconds:.1f}s{warm}{beaten}{resumed}{restarts})"
     )
+
+
+def against_noise(note: dict) -> str:
+    """`gain +0.0521 vs noise band ±0.0300: a gain beyond the noise band`."""
+    return f"gain {note['gain']:+.4f} vs noise band ±{note['band']:.4f}: {note['why']}"
 
 
 class PlainReporter:
@@ -68,7 +75,7 @@ class RichReporter:
         if record.id in self._training:
             self._training.remove(record.id)
         self._show()
-        color = {"accepted": "green", "baseline": "blue", "confirm": "blue"}.get(
+        color = {"accepted": "green", "baseline": "blue", "confirm": "blue", "noise": "blue"}.get(
             record.decision, "dim"
         )
         self.console.print(f"[{color}]{describe(record)}[/{color}]")

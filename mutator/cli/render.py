@@ -129,27 +129,31 @@ def history_table(records: Sequence[TrialRecord]) -> None:
     from rich.table import Table
 
     table = Table(title="trials")
-    for column in ("trial", "rule", "change", "metric", "decision", "best", "seconds"):
+    judged = any(r.noise for r in records)
+    columns = ("trial", "rule", "change", "metric", "decision", "best", "seconds")
+    for column in (*columns, "gain vs noise") if judged else columns:
         table.add_column(column, no_wrap=column in ("metric", "decision"))
-    colors = {"accepted": "green", "baseline": "blue", "confirm": "blue", "rejected": "dim"}
+    colors = {
+        "accepted": "green",
+        "baseline": "blue",
+        "confirm": "blue",
+        "noise": "blue",
+        "rejected": "dim",
+    }
     for r in records:
         metric = f"{r.value:.4f}" if r.value is not None else r.status
         if r.start == "warm":
             metric += " warm"  # an estimate: trained from its parent's weights
         best = f"{r.best_after:.4f}" if r.best_after is not None else ""
-        table.add_row(
-            str(r.id),
-            r.rules_label or "-",
-            r.description,
-            metric,
-            r.decision,
-            best,
-            f"{r.seconds:.1f}",
-            style=colors.get(r.decision, ""),
-        )
+        cells = [str(r.id), r.rules_label or "-", r.description, metric, r.decision, best]
+        cells.append(f"{r.seconds:.1f}")
+        if judged:
+            note = r.noise
+            cells.append(f"{note['gain']:+.4f} / ±{note['band']:.4f}" if note else "")
+        table.add_row(*cells, style=colors.get(r.decision, ""))
     _console().print(table)
-    from mutator.search.report import diagnosis_lines
+    from mutator.search.report import diagnosis_lines, noise_lines
 
-    for line in diagnosis_lines(records):
+    for line in diagnosis_lines(records) + noise_lines(records):
         _console().print(line, highlight=False)
 

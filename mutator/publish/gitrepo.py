@@ -65,7 +65,9 @@ class Repo:
             ) from None
         return cls(Path(out).resolve())
 
-    def git(self, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
+    def git(
+        self, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
+    ) -> str:
         return _git(self.root, *args, env=env, stdin=stdin)
 
     def ok(self, *args: str) -> bool:

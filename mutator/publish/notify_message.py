@@ -53,10 +53,13 @@ def _facts(summary: RunSummary) -> list[tuple[str, str]]:
 def text_body(summary: RunSummary) -> str:
     lines = [f"mutate tune {summary.script}: {_outcome(summary)}", ""]
     lines += [f"{name:<12} {value}" for name, value in _facts(summary)]
+    lines += summary.selection
+    lines += [summary.spread] if summary.spread else []
     if summary.accepted:
         lines += ["", "Accepted changes"]
         lines += [
             f"  trial {c.trial:<4} {c.rule:<16} {fmt(c.value)}  {c.description}"
+            + (f" ({c.against_noise})" if c.against_noise else "")
             for c in summary.accepted
         ]
     elif summary.outcome != FAILED:
@@ -73,10 +76,14 @@ def html_body(summary: RunSummary) -> str:
         for name, value in _facts(summary)
     )
     parts = [f"<h3>{html.escape(subject(summary))}</h3>", f"<table>{rows}</table>"]
+    parts += [
+        f"<p>{html.escape(line)}</p>" for line in [*summary.selection, summary.spread] if line
+    ]
     if summary.accepted:
         items = "".join(
             f"<tr><td>{c.trial}</td><td><code>{html.escape(c.rule)}</code></td>"
-            f"<td>{fmt(c.value)}</td><td>{html.escape(c.description)}</td></tr>"
+            f"<td>{fmt(c.value)}</td><td>{html.escape(c.description)}"
+            f"{html.escape(f' ({c.against_noise})' if c.against_noise else '')}</td></tr>"
             for c in summary.accepted
         )
         parts.append(

@@ -241,7 +241,12 @@ def _check_clean(repo: Repo, run_dir: Path) -> None:
         spec.append(f":(exclude){inside}")  # the run directory is mutator's own
     dirty = repo.git(
         # --no-optional-locks: plain `status` may rewrite .git/index to refresh stat data.
-        "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", *spec
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        *spec,
     ).splitlines()
     if dirty:
         names = ", ".join(line[3:] for line in dirty[:3]) + (", ..." if len(dirty) > 3 else "")
@@ -320,5 +325,3 @@ def _run_label(repo: Repo, run_dir: Path) -> str:
 
 def _zero(sha: str) -> str:
     return "0" * len(sha)  # "must not exist yet" for update-ref, in SHA-1 and SHA-256 repos
-
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mutator.search.ledger import Ledger, TrialRecord, final_best
+from mutator.search.ledger import Ledger, TrialRecord, final_best, final_spread
 from mutator.search.state import reached
 from mutator.training.metrics import infer_mode
 
@@ -61,10 +61,12 @@ def compose_message(
     rejected = sum(1 for r in records if r.decision == "rejected")
     metric_text = f"{metric or 'metric'}, {'higher' if mode == 'max' else 'lower'} is better"
     target_text = f"target {target}" if target is not None else "no target"
+    spread = final_spread(list(records))
     lines += [
         "",
         f"{plural(len(records), 'trial')} ({len(accepted)} accepted, {rejected} reverted); "
         f"{target_text} ({metric_text}).",
+        *([f"{spread.line()}."] if spread is not None else []),
         "",
         f"Mutator-Run: {run_label}",
     ]

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mutator.engine.rewrite import unified_diff
-from mutator.search.ledger import Ledger, TrialRecord, final_best
+from mutator.search.ledger import Ledger, TrialRecord, final_best, final_spread
+from mutator.search.selection import selection_lines
 from mutator.search.state import reached
 from mutator.training.metrics import infer_mode
 
@@ -34,6 +35,8 @@ class AcceptedChange:
     rule: str
     description: str
     value: float | None
+    # its gain against the measured noise band, when noise was measured: "+0.6472 > ±0.1774"
+    against_noise: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class RunSummary:
     best_script: str | None = None
     failure: str | None = None  # why a failed run failed
     committed: str | None = None  # `tune --commit`: "mutator/train at 1a2b3c4, pushed to origin"
+    selection: list[str] = field(default_factory=list)  # which data it selected on, and notices
+    spread: str | None = None  # `final_runs`: the best's mean ± sd over seeds
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,12 +137,25 @@ def summarise_run(run_dir: Path, report_url: str | None = None) -> RunSummary:
         after=best.value,
         best_trial=best.id,
         accepted=[
-            AcceptedChange(r.id, r.rules_label or "?", r.description, r.value) for r in accepted
+            AcceptedChange(
+                r.id, r.rules_label or "?", r.description, r.value, _against_noise(r.noise)
+            )
+            for r in accepted
         ],
         diff=diff,
         diff_omitted_lines=omitted,
         best_script=str(ledger.best_script) if ledger.best_script.exists() else None,
+        selection=selection_lines(
+            [ledger.trial_dir(r.id) for r in records], ledger.trial_dir(best.id)
+        ),
+        spread=spread.line() if (spread := final_spread(records)) is not None else None,
     )
+
+
+def _against_noise(note: dict[str, Any] | None) -> str | None:
+    if not note:
+        return None
+    return f"gain {note['gain']:+.4f} > noise band ±{note['band']:.4f}"
 
 
 def _trials(count: int) -> str:
@@ -184,7 +202,7 @@ def _trial_metrics(ledger: Ledger, trial_id: int) -> dict[str, Any]:
 def _failure(records: list[TrialRecord]) -> str:
     if not records:
         return "no trials recorded"
-    last = records[-1]
+    last = next((r for r in records if r.decision == "baseline"), records[-1])
     reason = f" ({last.error})" if last.error else ""
     return f"the baseline did not train: {last.status}{reason}"
 

@@ -19,7 +19,18 @@ class TuneSettings:
     metric: str | None = None  # None: evaluate's accuracy, else val_accuracy, else accuracy
     mode: str = "auto"  # max | min | auto (names with "loss"/"error" are minimised)
     metric_regex: str | None = None
+    # "test": the metric as found (evaluate's first); "validation": select on val_accuracy and
+    # report evaluate's figure at the end, on data no decision used (mutator.search.selection)
+    select_on: str = "test"
     min_improvement: float = 0.001
+    # Noise: the baseline's script (later the best's) trained again with other seeds, this many
+    # times in all, on cores a round leaves free; a gain must clear `noise_multiple` sds of the
+    # difference of two runs (mutator.search.noise). 0 runs: the margin alone decides.
+    noise_runs: int = 2
+    noise_multiple: float = 2.0
+    # The final figure with its spread: best.py trained this many more times, with other seeds,
+    # when the search ends (0: the best's one from-scratch value stands alone).
+    final_runs: int = 0
     max_trials: int = 20
     time_budget: float | None = None  # seconds, over the whole run including resumed parts
     trial_timeout: float | None = 1800.0
@@ -128,6 +139,8 @@ def settings_from(
         values["rules"] = tuple(values["rules"])
     if "script_args" in values:
         values["script_args"] = tuple(values["script_args"])
+    if values.get("select_on") == "validation" and values.get("metric") is None:
+        values["metric"] = "val_accuracy"
     settings = TuneSettings(**values)
     _check(settings)
     return settings
@@ -140,6 +153,14 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("max_trials must be at least 1 (the baseline is a trial)")
     if settings.min_improvement < 0:
         raise UsageError("min_improvement cannot be negative")
+    if settings.select_on not in ("test", "validation"):
+        raise UsageError(f"select_on must be test or validation, not {settings.select_on!r}")
+    if settings.noise_runs < 0:
+        raise UsageError(f"noise_runs cannot be negative, not {settings.noise_runs!r}")
+    if settings.final_runs < 0:
+        raise UsageError(f"final_runs cannot be negative, not {settings.final_runs!r}")
+    if settings.noise_multiple <= 0:
+        raise UsageError(f"noise_multiple must be positive, not {settings.noise_multiple!r}")
     if settings.runner not in ("local", "docker", "ray"):
         raise UsageError(f"runner must be local, docker or ray, not {settings.runner!r}")
     if (settings.ray_cpus is not None and settings.ray_cpus <= 0) or settings.ray_gpus < 0:

@@ -8,15 +8,17 @@ that reached the target decides the round on its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mutator.engine.candidate import Candidate
+from mutator.search import noise
 from mutator.search.config import TuneSettings
 from mutator.search.ledger import TrialRecord, sha256
 from mutator.search.rounds import Outcome as TrialOutcome
-from mutator.search.state import SearchState, improves, reached
+from mutator.search.state import Recheck, SearchState, improves, reached
 from mutator.training.runner import TrialResult
 from mutator.training.warm_plan import WarmPlan
 
@@ -36,16 +38,28 @@ class Planned:
     diagnosis: str | None = None  # what ordered the round's rules
     step: float | None = None  # the rule's (adaptive) factor for this change
     also_steps: tuple[float | None, ...] = ()  # a joint change: the factor of each other part
+    seed_offset: int = 0  # noise and recheck trials: every seed the script sets moved by this
+    recheck: Recheck | None = None  # a recheck: the change's first run
+    replay: TrialRecord | None = None  # a recheck: the first run's record (its change)
 
     @property
     def address(self) -> dict:
+        if self.replay is not None:
+            return self.replay.address
         if self.candidate is None:
             return {"rule": None, "site": None, "params": {}}
         return self.candidate.address()
 
     @property
+    def judged(self) -> bool:
+        """A change whose gain decides whether it is kept: a candidate, or its recheck."""
+        return self.kind in ("candidate", "recheck")
+
+    @property
     def also(self) -> list[dict] | None:
         """The ledger's record of a joint change's other parts, each with its step."""
+        if self.replay is not None:
+            return self.replay.also
         if self.candidate is None or not self.candidate.also:
             return None
         steps = self.also_steps or (None,) * len(self.candidate.also)
@@ -69,15 +83,26 @@ def decide(
     values = [o.result.value if o.result.status == "ok" else None for o in outcomes]
     pruned = [(o.result.metrics or {}).get("pruned") for o in outcomes]
     best = _honest_best(state, planned, values)
-    improving = [
-        index
-        for index, item in enumerate(planned)
-        if item.kind == "candidate"
-        and not pruned[index]  # a trial stopped as hopeless is never accepted
-        and improves(values[index], best, state.mode, margin)
-    ]
     sign = 1 if state.mode == "max" else -1
-    winner = max(improving, key=lambda i: (sign * values[i], -i)) if improving else None
+    judged = [_judged_value(item, values[i]) for i, item in enumerate(planned)]
+    band = _band(state, planned, values, settings)
+    verdicts = [
+        noise.verdict(_gain(v, best, sign), band, margin, rechecked=item.kind == "recheck")
+        if item.judged and not pruned[i]  # a trial stopped as hopeless is never accepted
+        else None
+        for i, (item, v) in enumerate(zip(planned, judged, strict=True))
+    ]
+    improving = [i for i, verdict in enumerate(verdicts) if verdict == noise.ACCEPT]
+    winner = max(improving, key=lambda i: (sign * judged[i], -i)) if improving else None
+    inside = [i for i, verdict in enumerate(verdicts) if verdict == noise.RECHECK]
+    recheck = (
+        max(inside, key=lambda i: (sign * judged[i], -i)) if inside and winner is None else None
+    )
+    beaten = [
+        i
+        for i, item in enumerate(planned)
+        if item.judged and not pruned[i] and improves(judged[i], best, state.mode, margin)
+    ]
     confirmed = next(
         (
             values[i]
@@ -88,18 +113,17 @@ def decide(
     )  # a from-scratch value that reached the target
     confirmed_target = confirmed is not None
     if confirmed_target:
-        winner, improving = None, []  # the target is reached: no estimate replaces it
+        winner, beaten, recheck = None, [], None  # the target is reached: nothing replaces it
     records = []
     for index, (item, outcome) in enumerate(zip(planned, outcomes, strict=True)):
         result, value = outcome.result, values[index]
-        if item.kind != "candidate":
-            decision = item.kind
-        else:
-            decision = "accepted" if index == winner else "rejected"
-        if decision in ("baseline", "accepted", "confirm"):
+        decision = "accepted" if index == winner else "rejected" if item.judged else item.kind
+        if decision in ("baseline", "confirm"):
             best_after = value
+        elif decision == "noise":
+            best_after = best
         elif winner is not None:
-            best_after = values[winner]
+            best_after = judged[winner]
         elif confirmed_target:
             best_after = confirmed  # the round's confirm is the best now
         else:
@@ -136,12 +160,92 @@ def decide(
                 pruned=pruned[index] or None,
                 beaten_by=(
                     planned[winner].id
-                    if winner is not None and index in improving and index != winner
+                    if winner is not None and index in beaten and index != winner
                     else None
+                ),
+                seed_offset=item.seed_offset,
+                noise=_noise_note(
+                    item, verdicts[index], judged[index], best, sign, band, index == recheck
                 ),
             )
         )
     return records
+
+
+def _judged_value(item: Planned, value: float | None) -> float | None:
+    """The value a change is judged by: a recheck's is the mean of its runs from scratch."""
+    if item.kind != "recheck" or value is None or item.recheck is None:
+        return value
+    if not item.recheck.from_scratch:
+        return value  # the first run was a warm estimate: the recheck alone trained as written
+    return noise.mean([item.recheck.value, value])
+
+
+def _band(
+    state: SearchState,
+    planned: Sequence[Planned],
+    values: Sequence[float | None],
+    settings: TuneSettings,
+) -> noise.NoiseBand | None:
+    """The noise band the round is judged by, with this round's own noise runs counted."""
+    if settings.noise_runs == 0:
+        return None
+    runs = {sha: dict(by_offset) for sha, by_offset in state.runs.items()}
+    for item, value in zip(planned, values, strict=True):
+        if item.kind in ("noise", "recheck") and value is not None:
+            sha = item.replay.sha256 if item.replay is not None else sha256(item.source)
+            runs.setdefault(sha, {})[item.seed_offset] = value
+        if item.kind == "baseline" and value is not None:
+            runs.setdefault(sha256(item.source), {})[0] = value
+    return noise.measure(runs, settings.noise_multiple, level=state.best_value)
+
+
+def _noise_note(
+    item: Planned,
+    verdict: str | None,
+    value: float | None,
+    best: float | None,
+    sign: int,
+    band: noise.NoiseBand | None,
+    rechecked_next: bool,
+) -> dict | None:
+    """What the ledger says of a change judged against the noise band, and why."""
+    if not item.judged or band is None or verdict is None or value is None or best is None:
+        return None
+    rechecked = item.kind == "recheck"
+    gain = sign * (value - best)
+    if verdict == noise.ACCEPT:
+        why = "a gain beyond the noise band"
+    elif rechecked_next:
+        why = "inside the noise band: trained again with another seed next round"
+    elif verdict == noise.RECHECK:
+        why = "inside the noise band (not rechecked: another change of the round was)"
+    elif gain > 0 and rechecked:
+        why = "inside the noise band after a recheck: refused"
+    else:
+        why = "no gain beyond min_improvement"
+    note = {
+        "gain": round(gain, 6),
+        "band": round(band.band(2) if rechecked else band.at_once(), 6),
+        "sd": round(band.sd, 6),
+        "df": band.df,
+        "verdict": "recheck"
+        if rechecked_next
+        else "inside"
+        if verdict == noise.RECHECK
+        else verdict,
+        "why": why,
+    }
+    if item.kind == "recheck" and item.recheck is not None:
+        note["rechecked"] = item.recheck.trial  # the first run; the value judged is the mean
+        note["first"] = item.recheck.value if item.recheck.from_scratch else None
+    return note
+
+
+def _gain(value: float | None, best: float | None, sign: int) -> float | None:
+    if value is None:
+        return None
+    return math.inf if best is None else sign * (value - best)
 
 
 def _honest_best(

@@ -167,6 +167,38 @@ class HillClimb:
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> Outcome:
+        outcome = self._climb()
+        missing = self._finals_missing(outcome.state, outcome.records)
+        if missing and outcome.state.best_id is not None:
+            records = list(outcome.records)
+            state = outcome.state
+            planned = []
+            for offset in range(missing):
+                planned.append(
+                    Planned(
+                        len(records) + 1 + offset,
+                        "final",
+                        state.best_source,
+                        f"final: trial {state.best_id}'s script again with other seeds, "
+                        "for the spread of its figure",
+                        cold_reason="final: from scratch, with other seeds",
+                        seed_offset=state.last_offset + 1 + offset,
+                    )
+                )
+            for start in range(0, len(planned), self.parallel):  # a core each, as a round
+                records += self._round(state, planned[start : start + self.parallel])
+            return replace(outcome, records=records)
+        return outcome
+
+    def _finals_missing(self, state: SearchState, records: Sequence[TrialRecord]) -> int:
+        """How many final runs of the best are still to train (a resumed run trains the rest)."""
+        if self.settings.final_runs == 0 or state.best_id is None:
+            return 0
+        best_sha = sha256(state.best_source)
+        done = sum(1 for r in records if r.decision == "final" and r.sha256 == best_sha)
+        return max(0, self.settings.final_runs - done)
+
+    def _climb(self) -> Outcome:
         original = self.script.read_text(encoding="utf-8")
         records = self.ledger.records()
         state = self.rebuild(original, records)
@@ -181,6 +213,12 @@ class HillClimb:
                 records += self._baseline(state, original, len(records) + 1)
                 continue
             reason = self._stop_reason(state)
+            if reason == "max_trials" and state.recheck is not None:
+                # the budget's last change fell inside the noise band: judge it before the end
+                recheck = self._recheck(state, len(records) + 1)
+                if recheck is not None:
+                    records += self._round(state, [recheck])
+                    continue
             needs_confirm = not state.best_confirmed and (
                 reached(state.best_value, self.settings.target, state.mode)
                 or reason in ("max_trials", "exhausted")
@@ -190,6 +228,10 @@ class HillClimb:
                 continue
             if reason is not None:
                 return Outcome(reason, state, records, self.ledger.root)
+            if self._noise_first(state):
+                source, whose = state.best_source, f"trial {state.best_id}'s"
+                records += self._round(state, [self._noise(state, len(records) + 1, source, whose)])
+                continue
             planned = self._candidates(state, len(records) + 1)
             if not planned:
                 if not state.best_confirmed:
@@ -200,7 +242,19 @@ class HillClimb:
                 confirm = self._confirm(state, len(records) + 1)
                 shifted = [replace(item, id=item.id + 1) for item in planned]
                 planned = [confirm, *shifted[: max(1, self.parallel - 1)]]
+            if (
+                len(planned) < self.parallel
+                and state.best_confirmed
+                and state.noise_trials < self.settings.noise_runs
+            ):
+                whose = f"trial {state.best_id}'s"
+                planned.append(self._noise(state, planned[-1].id + 1, state.best_source, whose))
             records += self._round(state, planned)
+
+    def _noise_first(self, state: SearchState) -> bool:
+        """One trial alone would measure the noise: only when no core is ever free for it
+        (one trial at a time) and nothing has measured it yet; a gain then needs a band."""
+        return self.parallel == 1 and self.settings.noise_runs > 0 and state.noise_trials == 0
 
     def _confirm_alongside(self, state: SearchState, planned: Sequence[Planned]) -> bool:
         """Whether the round also retrains the best from scratch, beside its candidates.
@@ -235,15 +289,50 @@ class HillClimb:
         return None
 
     def _baseline(self, state: SearchState, original: str, trial_id: int) -> list[TrialRecord]:
-        planned = Planned(trial_id, "baseline", original, "baseline: the script as given")
-        done = self._round(state, [planned])
-        if done[-1].status != "ok":
-            record = done[-1]
+        planned = [Planned(trial_id, "baseline", original, "baseline: the script as given")]
+        if self.parallel > 1 and self.settings.noise_runs > 0 and self.settings.max_trials > 1:
+            # a core is free beside the baseline; with no candidate to judge, no band is needed
+            planned.append(self._noise(state, trial_id + 1, original, "the baseline's"))
+        done = self._round(state, planned)
+        if done[0].status != "ok":
+            record = done[0]
             raise BaselineFailedError(
                 f"the script as given does not train ({record.status}: {record.error}); "
                 f"see {self.ledger.trial_dir(record.id) / 'log.txt'}"
             )
         return done
+
+    def _noise(self, state: SearchState, trial_id: int, source: str, whose: str) -> Planned:
+        """The best's script trained again from scratch with every seed it sets moved: one
+        more run to measure the noise by (`mutator.search.noise`)."""
+        offset = state.last_offset + 1
+        return Planned(
+            trial_id,
+            "noise",
+            source,
+            f"noise: {whose} script again, every seed moved by {offset}",
+            cold_reason="noise: from scratch, with other seeds",
+            seed_offset=offset,
+        )
+
+    def _recheck(self, state: SearchState, trial_id: int) -> Planned | None:
+        """The change whose gain fell inside the noise band, trained again with another seed."""
+        pending = state.recheck
+        first = next((r for r in self.ledger.records() if pending and r.id == pending.trial), None)
+        if pending is None or first is None:
+            return None
+        source = (self.ledger.trial_dir(first.id) / self.script.name).read_text(encoding="utf-8")
+        return Planned(
+            trial_id,
+            "recheck",
+            source,
+            f"recheck: trial {first.id}'s change with other seeds ({first.description})",
+            diff=first.diff,
+            cold_reason="recheck: from scratch, with other seeds",
+            seed_offset=state.last_offset + 1,
+            recheck=pending,
+            replay=first,
+        )
 
     def _confirm(self, state: SearchState, trial_id: int) -> Planned:
         return Planned(
@@ -257,7 +346,10 @@ class HillClimb:
 
     def _candidates(self, state: SearchState, first_id: int) -> list[Planned]:
         """The next round: up to `parallel` candidates on the best (edits refer to its script)."""
+        recheck = self._recheck(state, first_id)
         room = max(1, min(self.parallel, self.settings.max_trials - state.trials))
+        if recheck is not None:  # it takes a core of the round, not a trial of the budget
+            first_id, room = first_id + 1, min(room, self.parallel - 1)
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         diagnosis = self.diagnosis(state)
         rules = self.rules
@@ -288,7 +380,7 @@ class HillClimb:
         if joined is not None:
             chosen.insert(0, (joined, factors.get(joined.rule)))
         chosen = chosen[:room]
-        planned = []
+        planned = [recheck] if recheck is not None else []
         for offset, (candidate, step) in enumerate(chosen):
             rewrite = api.rewrite(script, candidate)
             warm, why = warm_plan(self.ledger, state, candidate, self.settings)
@@ -402,6 +494,7 @@ class HillClimb:
                     self.settings,
                     len(planned),
                     item.warm is not None,
+                    item.seed_offset,
                 )  # fmt: skip
             )
             starts.append(now())

@@ -52,7 +52,9 @@ class TrialRecord:
     diff: str
     status: str  # ok | failed | nan | no_metric | timeout | crashed
     value: float | None
-    decision: str  # baseline | accepted | rejected | confirm (the best retrained from scratch)
+    # baseline | accepted | rejected | confirm (the best retrained from scratch) | noise (the
+    # best retrained with other seeds, to measure the spread; never a candidate)
+    decision: str
     best_after: float | None  # the best metric once this trial was decided
     seconds: float
     started: str
@@ -72,6 +74,10 @@ class TrialRecord:
     pruned: dict[str, Any] | None = None  # stopped early: {"epoch", "value", "reference"}
     # Since joint changes: the other rules' parts, each {"rule", "site", "params", "step"}
     also: list[dict[str, Any]] | None = None
+    # Since noise is measured: how far every seed the script sets was moved (0: as written),
+    # and for a candidate judged against the noise band, {"gain", "band", "sd", "df", "verdict"}.
+    seed_offset: int = 0
+    noise: dict[str, Any] | None = None
 
     @property
     def address(self) -> dict[str, Any]:
@@ -117,9 +123,53 @@ def final_best(records: list[TrialRecord]) -> FinalBest | None:
             best, value, confirmed = record, record.value, True
         elif record.decision == "accepted":
             best, value, confirmed = record, record.value, record.start != "warm"
+            first = (
+                (record.noise or {}).get("first") if (record.noise or {}).get("rechecked") else None
+            )
+            if (record.noise or {}).get("rechecked"):
+                # a recheck: both runs from scratch count, as the search counts them
+                value = record.value if first is None else (first + record.value) / 2
+                confirmed = True
         elif record.decision == "confirm" and best is not None:
             value, confirmed = (record.value if record.status == "ok" else None), True
     return None if best is None else FinalBest(best, value, confirmed)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The best script's figure over its runs from scratch at several seeds (`final_runs`)."""
+
+    mean: float
+    sd: float
+    values: tuple[float, ...]
+
+    def line(self) -> str:
+        runs = ", ".join(f"{v:.4f}" for v in self.values)
+        return (
+            f"best.py reaches {self.mean:.4f} ± {self.sd:.4f} "
+            f"(mean ± sd of {len(self.values)} runs from scratch at other seeds: {runs})"
+        )
+
+
+def final_spread(records: list[TrialRecord]) -> Spread | None:
+    """The best's from-scratch values at every seed it ran with, once final runs measured it."""
+    best = final_best(records)
+    if best is None:
+        return None
+    sha = best.record.sha256
+    if not any(r.decision == "final" and r.sha256 == sha for r in records):
+        return None
+    by_offset: dict[int, float] = {}
+    for r in records:
+        cold = r.start != "warm" and not r.pruned and r.status == "ok" and r.value is not None
+        if r.sha256 == sha and cold:  # a rechecked change's first run counts too
+            by_offset[r.seed_offset] = float(r.value)  # type: ignore[arg-type]
+    values = tuple(by_offset[k] for k in sorted(by_offset))
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    variance = sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)
+    return Spread(mean, variance**0.5, values)
 
 
 class RunLockedError(MutatorError):

@@ -33,6 +33,8 @@ def write_chart(records: Sequence[TrialRecord], target: float | None, path: Path
         "baseline": ("#1f77b4", "s"),
         "rejected": ("#999999", "o"),
         "confirm": ("#9467bd", "D"),
+        "noise": ("#17becf", "^"),
+        "final": ("#17becf", "v"),
     }
     for decision, (color, marker) in groups.items():
         chosen = [r for r in records if r.decision == decision and r.value is not None]
@@ -94,9 +96,12 @@ def write_report(
     readings = "".join(f"<li>{html.escape(line)}</li>" for line in diagnosis_lines(records))
     if readings:
         chart += f"<h2>What the curves said</h2><ul>{readings}</ul>"
+    noted = "".join(f"<li>{html.escape(line)}</li>" for line in noise_lines(records))
+    if noted:
+        chart += f"<h2>Gains against the noise</h2><ul>{noted}</ul>"
     page = _PAGE.format(
         script=html.escape(script),
-        outcome=html.escape(outcome),
+        outcome=html.escape(outcome).replace("\n", "<br>"),
         chart=chart,
         rows=rows,
         accepted=accepted,
@@ -149,6 +154,26 @@ pre.diff {{ background: #f6f8fa; padding: .8rem; overflow-x: auto; }}
 {accepted}
 </body></html>
 """
+
+
+def noise_lines(records: Sequence[TrialRecord]) -> list[str]:
+    """The runs that measured the noise, and each kept or rechecked change's gain against it."""
+    lines = [
+        f"trial {r.id}: the script again with its seeds moved by {r.seed_offset}: "
+        + (f"{r.value:.4f}" if r.value is not None else r.status)
+        for r in records
+        if r.decision == "noise"
+    ]
+    for r in records:
+        note = r.noise
+        if note and (r.decision == "accepted" or note.get("verdict") in ("recheck", "refuse")):
+            if note.get("verdict") == "refuse" and note.get("gain", 0) <= 0:
+                continue
+            lines.append(
+                f"trial {r.id} ({r.rules_label}) {r.decision}: gain {note['gain']:+.4f} "
+                f"against a noise band of ±{note['band']:.4f} (sd {note['sd']:.4f}): {note['why']}"
+            )
+    return lines
 
 
 def diagnosis_lines(records: Sequence[TrialRecord]) -> list[str]:

@@ -81,6 +81,7 @@ def trial_spec(
     settings: TuneSettings,
     side_by_side: int,
     warm: bool,
+    seed_offset: int = 0,
 ) -> TrialSpec:
     """The runner's view of a trial: its files, timeout, seed and share of the cores."""
     remaining = None
@@ -88,6 +89,8 @@ def trial_spec(
         remaining = max(1.0, settings.time_budget - state.seconds)
     timeout = min(filter(None, [settings.trial_timeout, remaining]), default=None)
     env = seed_env(settings.seed)
+    if seed_offset:
+        env["MUTATOR_SEED_OFFSET"] = str(seed_offset)
     if side_by_side > 1:
         env["MUTATOR_THREADS"] = str(max(1, cores() // side_by_side))
     return TrialSpec(

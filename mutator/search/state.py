@@ -38,6 +38,13 @@ class SearchState:
     push_rule: str | None = None  # the rule just accepted: tried again first
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
+    # Noise (mutator.search.noise): from-scratch values by script sha and seed offset, the
+    # noise trials run so far, the last seed offset given, and a change whose gain fell inside
+    # the band, to be trained again with another seed.
+    runs: dict[str, dict[int, float]] = field(default_factory=dict)
+    noise_trials: int = 0
+    last_offset: int = 0
+    recheck: Recheck | None = None
     trials: int = 0
     rounds: int = 0
     seconds: float = 0.0  # wall seconds: each round counts as its longest trial
@@ -56,6 +63,21 @@ class RunnerUp:
     rule: str
     key: str  # address_key of its change
     step: float | None  # the factor it was proposed at (TrialRecord.step)
+
+
+# Trials that measure the best rather than search: a from-scratch confirm, a noise run, a final
+# run for the spread. None of them counts in the trial budget.
+MEASURES = ("confirm", "noise", "final")
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """A change whose gain fell inside the noise band: its trial, trained again with another
+    seed in the next round, counts by the mean of its two runs."""
+
+    trial: int  # the first run's trial id (its folder holds the script)
+    value: float  # the first run's metric
+    from_scratch: bool  # the first run trained cold: it joins the mean
 
 
 # A beaten change is a runner-up when it gained at least this share of the winner's gain.
@@ -133,6 +155,9 @@ def absorb(
     """
     state.rounds += 1
     state.seconds += max((r.seconds for r in records), default=0.0)
+    state.recheck = None  # a recheck is planned for the very next round only
+    for record in records:
+        _count_run(state, record)
     before, sign = state.best_value, 1 if state.mode == "max" else -1
     first_level = steps.initial_level(gap(state, target))  # as _candidates proposed it
     for record in records:
@@ -150,7 +175,14 @@ def absorb(
             )
     accepted = None
     for record, source in zip(records, sources, strict=True):
-        state.trials += record.decision != "confirm"  # a confirm is beyond the budget
+        # measured, not searched: a confirm, a noise or final run, a recheck of a tried change
+        state.trials += record.decision not in MEASURES and not (record.noise or {}).get(
+            "rechecked"
+        )
+        if record.decision in ("noise", "final"):
+            continue  # a run of the best with other seeds: it changes nothing but the runs
+        if (record.noise or {}).get("verdict") == "recheck" and record.value is not None:
+            state.recheck = Recheck(record.id, record.value, _from_scratch(record))
         if record.decision == "baseline":
             if record.status != "ok":
                 continue  # a failed baseline (e.g. killed by the OOM killer) is run again
@@ -166,10 +198,15 @@ def absorb(
             state.best_id, state.best_value = record.id, record.value
             state.best_history = record.history
             state.best_confirmed = record.start != "warm"
+            rechecked = [v for v in state.runs.get(record.sha256, {}).values()]
+            if (record.noise or {}).get("rechecked") and rechecked:
+                # both runs from scratch: the best is what they reach on average
+                state.best_value, state.best_confirmed = sum(rechecked) / len(rechecked), True
             rules = [rule for rule, _ in record.parts]
-            state.best_transferred = record.start == "warm" and warm_mode(
-                warm_mappings(rules)
-            ) in (TRANSFER, RETRAIN)
+            state.best_transferred = record.start == "warm" and warm_mode(warm_mappings(rules)) in (
+                TRANSFER,
+                RETRAIN,
+            )
             state.weights_id = record.id
             state.beaten.discard(address_key(record.address))
         elif record.decision == "confirm":
@@ -188,6 +225,26 @@ def absorb(
     if any(r.decision in ("accepted", "rejected") for r in records):
         state.push_rule = accepted.rule if accepted is not None else None
         state.runner_up = runner_up(records, accepted, before, sign)
+
+
+def _from_scratch(record: TrialRecord) -> bool:
+    """Whether the record's value is what its script reaches when run as it is (at its seed)."""
+    return (
+        record.status == "ok"
+        and record.value is not None
+        and record.start != "warm"
+        and not record.pruned
+        and record.decision in ("baseline", "accepted", "rejected", *MEASURES)
+    )
+
+
+def _count_run(state: SearchState, record: TrialRecord) -> None:
+    """A from-scratch value joins its script's runs; a noise trial is counted."""
+    state.last_offset = max(state.last_offset, record.seed_offset)
+    if record.decision == "noise":
+        state.noise_trials += 1
+    if _from_scratch(record):
+        state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)
 
 
 def runner_up(

@@ -6,10 +6,12 @@ import dataclasses
 from pathlib import Path
 
 from mutator import api
+from mutator.search import noise
 from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.hillclimb import HillClimb, Outcome, Reporter
-from mutator.search.ledger import Ledger, sha256
+from mutator.search.ledger import Ledger, final_spread, sha256
 from mutator.search.report import write_report
+from mutator.search.selection import selection_lines
 from mutator.training.runner import Runner
 
 REASONS = {
@@ -109,12 +111,24 @@ def summarise(outcome: Outcome, settings: TuneSettings) -> str:
         after += " (a warm-start estimate: not retrained from scratch)"
     accepted = sum(1 for r in outcome.records if r.decision == "accepted")
     confirms = sum(1 for r in outcome.records if r.decision == "confirm")
-    trials = len(outcome.records) - confirms
+    noise_runs = sum(1 for r in outcome.records if r.decision in ("noise", "final"))
+    rechecks = sum(1 for r in outcome.records if (r.noise or {}).get("rechecked"))
+    trials = len(outcome.records) - confirms - noise_runs - rechecks
     confirmed = f" + {confirms} from-scratch confirm(s)" if confirms else ""
+    confirmed += f" + {noise_runs} run(s) with other seeds" if noise_runs else ""
+    confirmed += f" + {rechecks} recheck(s)" if rechecks else ""
     target = f" (target {settings.target})" if settings.target is not None else ""
+    band = noise.measure(outcome.state.runs, settings.noise_multiple, outcome.state.best_value)
+    measured = f"; {band.line()}" if band is not None and settings.noise_runs else ""
+    ledger = Ledger(outcome.run_dir)
+    trial_dirs = [ledger.trial_dir(r.id) for r in outcome.records]
+    best_dir = ledger.trial_dir(best.id) if best is not None else None
+    said = "".join(f"\n{line}" for line in selection_lines(trial_dirs, best_dir))
+    spread = final_spread(list(outcome.records))
+    said += f"\n{spread.line()}" if spread is not None else ""
     return (
         f"{REASONS[outcome.reason]}{target}: {before} -> {after} in {trials} "
-        f"trial(s){confirmed}, {accepted} change(s) accepted"
+        f"trial(s){confirmed}, {accepted} change(s) accepted{measured}{said}"
     )
 
 

@@ -300,6 +300,7 @@ class TrialOutcome:
     seed_offset: int = 0
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
+    validation_is_test: bool | None = None  # fit validated on the arrays evaluate tested on
 
 
 def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float) -> dict[str, Any]:
@@ -327,6 +328,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "seed_offset": outcome.seed_offset,
         "start": outcome.start or StartRecord().to_json(),
         "pruned": outcome.pruned,
+        "validation_is_test": outcome.validation_is_test,
         "script": str(options.script),
         "argv": list(options.script_args),
     }
@@ -364,6 +366,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.fits, outcome.evaluations = hooks.fits, hooks.evaluations
         outcome.start = (hooks.start or StartRecord()).to_json()
         outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
+        outcome.validation_is_test = hooks.validation_is_test
         if outcome.error is None:
             outcome.model_path, outcome.model_error = hooks.save_last_model(options.trial_dir)
     outcome.printed = tee.text() if tee is not None else None

@@ -246,6 +246,10 @@ class KerasHooks:
         self.fits: list[FitRecord] = []
         self.evaluations: list[dict[str, float | None]] = []
         self.last_model: Any = None
+        # Whether the data fit validated on is the data evaluate tested on (None: cannot tell):
+        # then the figure the search selects on is the figure it reports, and is optimistic.
+        self.validation_is_test: bool | None = None
+        self._validation: tuple[Any, Any] | None = None
         self._fit_depth = 0
         self._fit_recorder, self._evaluation_recorder, self._backup = _callback_classes(keras)
         if seed_offset:
@@ -281,6 +285,9 @@ class KerasHooks:
                 if self.warm is not None
                 else StartRecord()
             )
+        validation = bound.arguments.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) >= 2:
+            self._validation = (validation[0], validation[1])
         epochs = metric_rules.as_float(bound.arguments.get("epochs", 1))
         record = FitRecord(
             fit=len(self.fits) + 1, epochs_requested=None if epochs is None else int(epochs)
@@ -337,6 +344,11 @@ class KerasHooks:
         call_args, call_kwargs = (model, *args), kwargs
         with contextlib.suppress(TypeError):
             bound = signature.bind(model, *args, **kwargs)
+            if self._validation is not None:
+                tested = (bound.arguments.get("x"), bound.arguments.get("y"))
+                self.validation_is_test = all(
+                    same_data(a, b) for a, b in zip(self._validation, tested, strict=True)
+                )
             callbacks = bound.arguments.get("callbacks")
             if not isinstance(callbacks, self.keras.callbacks.CallbackList):
                 catcher = self._evaluation_recorder()
@@ -360,6 +372,25 @@ class KerasHooks:
             partial.unlink(missing_ok=True)
             return None, one_line_error(error)
         return target.name, None
+
+
+def same_data(first: Any, second: Any) -> bool:
+    """The same arrays: the same object, or arrays of one shape and the same values (a copy made
+    by `np.asarray`, a slice taken twice). Big arrays are compared by their shape and a sample."""
+    if first is second:
+        return True
+    try:
+        import numpy as np
+
+        a, b = np.asarray(first), np.asarray(second)
+        if a.shape != b.shape or a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
+            return False
+        if a.size > 10_000_000:
+            step = max(1, a.shape[0] // 1000)
+            a, b = a[::step], b[::step]
+        return bool(np.array_equal(a, b))
+    except Exception:  # noqa: BLE001 - tensors, datasets, dicts: cannot tell, so not the same
+        return False
 
 
 def name_results(result: Any, model: Any) -> dict[str, Any]:

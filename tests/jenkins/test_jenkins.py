@@ -140,6 +140,7 @@ def test_jenkinsfile_declares_triggers_options_parameters_and_stages():
         "string(name: 'SCRIPT', defaultValue: 'train.py'",
         "string(name: 'TARGET', defaultValue: '0.97'",
         "string(name: 'MAX_TRIALS', defaultValue: '10'",
+        "string(name: 'FINAL_RUNS', defaultValue: '3'",
         "string(name: 'METRIC', defaultValue: ''",
         "choice(name: 'RUNNER', choices: ['docker', 'local', 'ray']",
         "string(name: 'RAY_ADDRESS', defaultValue: ''",
@@ -270,6 +271,7 @@ def payloads(webhook) -> list[dict]:
 
 def pipeline_env(workspace: Path, webhook, **params: str) -> dict[str, str]:
     defaults = dict(SCRIPT="train.py", TARGET="0.97", MAX_TRIALS="10", METRIC="", RUNNER="local")
+    defaults.update(FINAL_RUNS="1")
     defaults.update(RAY_ADDRESS="")
     defaults.update(PUSH_BACK="false", PUSH_BRANCH="", NOTIFY="true", NOTIFY_EMAIL="")
     defaults.update(MUTATOR_PIP_SPEC="mutator[all]")
@@ -386,8 +388,9 @@ def ledger_of(workspace: Path) -> list[dict]:
 
 
 def trials_of(workspace: Path) -> list[dict]:
-    """The search's trials, without the from-scratch confirm trials the budget does not count."""
-    return [r for r in ledger_of(workspace) if r["decision"] != "confirm"]
+    """The search's trials, without the runs that measure the best (a from-scratch confirm, a
+    noise run, a final run): the budget does not count them."""
+    return [r for r in ledger_of(workspace) if r["decision"] not in ("confirm", "noise", "final")]
 
 
 def assert_archived(workspace: Path, patterns: list[str]) -> None:
@@ -442,6 +445,7 @@ def test_pipeline_below_the_target_is_unstable_pushes_back_and_resumes(workspace
     (payload,) = payloads(webhook)
     assert payload["mutator"]["outcome"] == "not_reached"
     assert payload["mutator"]["after"] > payload["mutator"]["before"]
+    assert payload["mutator"]["spread"].startswith("best.py reaches ")  # FINAL_RUNS=1
     assert run_stage("post:always", workspace, env) == [0]
     # the next build of the same script resumes the finished run: nothing is trained again
     assert run_stage("Checkout", workspace, env) == [0]

@@ -156,6 +156,7 @@ def test_tune_trains_commits_pushes_and_notifies(work, origin, webhook):
     result = subprocess.run(
         [sys.executable, "-m", "mutator", "tune", "cnn_digits.py", "--rule", "more_epochs"]
         + ["--max-trials", "2", "--seed", "0", "--target", "0.99", "--commit", "--push"]
+        + ["--noise-runs", "0"]  # the margin decides: trial 2 is the change committed
         + ["--notify"],
         cwd=work,
         env={**os.environ, "MUTATOR_WEBHOOK_URL": hook.url},

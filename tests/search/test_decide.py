@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mutator.engine.candidate import Candidate
 from mutator.search.config import TuneSettings
 from mutator.search.decide import Planned, decide
 from mutator.search.rounds import Outcome
-from mutator.search.state import SearchState
+from mutator.search.state import Recheck, SearchState
 from mutator.training.runner import TrialResult
 
 
@@ -72,3 +74,55 @@ def test_a_pruned_or_failed_candidate_is_never_accepted():
         TuneSettings(),
     )
     assert [r.decision for r in records] == ["rejected", "rejected"]
+
+
+def noisy(value: float, runs: dict[str, dict[int, float]]) -> SearchState:
+    state = best(value)
+    state.runs = runs
+    return state
+
+
+BASELINE_NOISE = {"base": {0: 0.50, 1: 0.52, 2: 0.48}}  # sd 0.02 from 3 runs
+
+
+def test_a_gain_inside_the_noise_band_is_trained_again_not_kept():
+    records = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2), candidate(3)], [0.56, 0.53])
+    assert [r.decision for r in records] == ["rejected", "rejected"]
+    assert records[0].noise["verdict"] == "recheck"  # the best of those inside the band
+    assert records[0].noise["why"].startswith("inside the noise band: trained again")
+    assert records[1].noise["verdict"] == "inside"
+    assert records[0].best_after == 0.50
+
+
+def test_a_gain_beyond_the_widened_band_is_kept_at_once():
+    records = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2)], [0.80])
+    assert records[0].decision == "accepted" and records[0].noise["verdict"] == "accept"
+    assert records[0].noise["gain"] == pytest.approx(0.30)
+
+
+def test_a_recheck_counts_by_the_mean_of_its_two_runs():
+    first = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2)], [0.56])[0]
+    state = noisy(0.50, BASELINE_NOISE)
+    recheck = Planned(
+        3,
+        "recheck",
+        "# 2\n",
+        "recheck",
+        seed_offset=3,
+        recheck=Recheck(2, 0.56, from_scratch=True),
+        replay=first,
+    )
+    kept = round_of(state, [recheck], [0.58])[0]
+    assert kept.decision == "accepted" and kept.rule == "more_filters"
+    assert kept.best_after == pytest.approx(0.57) and kept.noise["rechecked"] == 2
+    refused = round_of(state, [recheck], [0.46])[0]  # mean 0.51: inside the band
+    assert refused.decision == "rejected"
+    assert refused.noise["why"] == "inside the noise band after a recheck: refused"
+
+
+def test_noise_runs_of_the_round_count_toward_its_band():
+    state = noisy(0.50, {})
+    noise_run = Planned(2, "noise", "# best\n", "noise", seed_offset=1)
+    records = round_of(state, [noise_run, candidate(3)], [0.52, 0.53])
+    assert records[0].decision == "noise" and records[0].seed_offset == 1
+    assert records[1].noise is None  # the best's own value is not in `runs`: no pair yet

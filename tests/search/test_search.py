@@ -90,9 +90,10 @@ def script(tmp_path: Path) -> Path:
 
 
 def climb(script: Path, runner, **settings) -> tuple:
-    """The plain climb (one trial at a time, fixed steps) unless the test asks otherwise."""
+    """The plain climb (one trial at a time, fixed steps, the margin alone deciding: the fake
+    is deterministic) unless the test asks otherwise."""
     ledger = Ledger(script.parent / ".mutator" / script.stem)
-    settings = {"parallel": 1, "adaptive_steps": False, **settings}
+    settings = {"parallel": 1, "adaptive_steps": False, "noise_runs": 0, **settings}
     search = HillClimb(script, ledger, runner, TuneSettings(**settings), PlainReporter())
     return search.run(), ledger
 
@@ -184,12 +185,16 @@ def test_resume_repeats_no_finished_trial(script):
 def test_a_changed_script_refuses_to_resume(script):
     from mutator.search.tune import tune
 
-    tune(script, TuneSettings(max_trials=2), PlainReporter(), runner=FakeRunner())
+    tune(script, TuneSettings(max_trials=2, noise_runs=0), PlainReporter(), runner=FakeRunner())
     script.write_text(SCRIPT.replace("epochs=2", "epochs=3"))
     with pytest.raises(Exception, match="changed since the run"):
-        tune(script, TuneSettings(max_trials=3), PlainReporter(), runner=FakeRunner())
+        tune(script, TuneSettings(max_trials=3, noise_runs=0), PlainReporter(), runner=FakeRunner())
     outcome = tune(
-        script, TuneSettings(max_trials=2), PlainReporter(), fresh=True, runner=FakeRunner()
+        script,
+        TuneSettings(max_trials=2, noise_runs=0),
+        PlainReporter(),
+        fresh=True,
+        runner=FakeRunner(),
     )
     assert len(outcome.records) == 2
     assert (script.parent / ".mutator" / "train.old1").is_dir()
@@ -198,7 +203,9 @@ def test_a_changed_script_refuses_to_resume(script):
 def test_tune_writes_best_script_and_report(script):
     from mutator.search.tune import tune
 
-    outcome = tune(script, TuneSettings(max_trials=4), PlainReporter(), runner=FakeRunner())
+    outcome = tune(
+        script, TuneSettings(max_trials=4, noise_runs=0), PlainReporter(), runner=FakeRunner()
+    )
     run_dir = outcome.run_dir
     assert (run_dir / "best.py").read_text() != SCRIPT
     report = (run_dir / "report.html").read_text()
@@ -608,3 +615,72 @@ def test_a_warm_estimate_of_more_epochs_is_not_confirmed_before_it_is_needed(scr
     # round 3: two candidates and no confirm; it comes once the budget is spent
     assert [(r.rule, r.round) for r in records[3:5]] == [("more_epochs", 3), ("larger_kernel", 3)]
     assert [r.decision for r in records[5:]] == ["confirm"]
+
+
+class NoisyRunner(FakeRunner):
+    """The fake's score plus a seed's noise: runs with their seeds moved land `spread` apart."""
+
+    def __init__(self, spread: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.spread = spread
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        result = super().run(spec)
+        offset = int(spec.env.get("MUTATOR_SEED_OFFSET", "0"))
+        wobble = self.spread * (1 if offset % 2 else -1) if offset else 0.0
+        if result.value is not None:
+            result.value = round(result.value + wobble, 4)
+            result.metrics["value"] = result.value
+            (spec.trial_dir / "metrics.json").write_text(json.dumps(result.metrics))
+        return result
+
+
+def test_a_gain_inside_the_measured_noise_is_rechecked_and_refused(script):
+    """filters 4 -> 8 gains 0.10; seeds move the score by ±0.2: a recheck, then noise."""
+    outcome, ledger = climb(
+        script, NoisyRunner(0.2), max_trials=3, rules=("more_filters",), noise_runs=1
+    )
+    records = ledger.records()
+    assert [(r.decision, r.seed_offset) for r in records[:2]] == [("baseline", 0), ("noise", 1)]
+    first = records[2]
+    assert first.decision == "rejected" and first.noise["verdict"] == "recheck"
+    recheck = records[3]
+    assert recheck.noise["rechecked"] == first.id and recheck.seed_offset == 2
+    # its run at offset 2 scores 0.2 below: the mean of its two runs gains nothing
+    assert recheck.decision == "rejected" and recheck.noise["verdict"] == "refuse"
+    assert not [r for r in records if r.decision == "accepted"]
+    assert outcome.state.trials == 2  # the noise run and the recheck are not in the budget
+
+
+def test_a_gain_far_beyond_the_measured_noise_is_kept_at_once(script):
+    outcome, ledger = climb(
+        script, NoisyRunner(0.001), max_trials=3, rules=("more_filters",), noise_runs=1
+    )
+    accepted = [r for r in ledger.records() if r.decision == "accepted"]
+    assert accepted and accepted[0].noise["verdict"] == "accept"
+    assert not [r for r in ledger.records() if (r.noise or {}).get("rechecked")]
+
+
+def test_a_resumed_run_rebuilds_the_noise_it_measured(script):
+    climb(script, NoisyRunner(0.2), max_trials=2, rules=("more_filters",), noise_runs=1)
+    ledger = Ledger(script.parent / ".mutator" / script.stem)
+    search = HillClimb(
+        script,
+        ledger,
+        NoisyRunner(0.2),
+        TuneSettings(parallel=1, adaptive_steps=False, noise_runs=1, max_trials=2),
+        PlainReporter(),
+    )
+    state = search.rebuild(script.read_text(), ledger.records())
+    assert state.noise_trials == 1 and state.last_offset >= 1
+    assert len(state.runs) >= 1 and state.trials == 2
+
+
+def test_final_runs_give_the_best_its_spread(script):
+    outcome, ledger = climb(
+        script, NoisyRunner(0.01), max_trials=2, rules=("more_filters",), final_runs=2
+    )
+    finals = [r for r in ledger.records() if r.decision == "final"]
+    assert len(finals) == 2 and {r.seed_offset for r in finals} == {1, 2}
+    assert all(r.sha256 == outcome.best.sha256 for r in finals)
+    assert outcome.state.trials == 2

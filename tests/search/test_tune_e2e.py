@@ -46,6 +46,8 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
         "0",
         "--warm-after",
         "0",  # children start warm even from a 1-second parent: the confirm must report it
+        "--noise-runs",
+        "0",  # the margin alone decides: the warm estimates and their confirm are the subject
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -71,10 +73,27 @@ def test_a_weak_cnn_reaches_the_target_within_the_budget(tmp_path):
     assert history.returncode == 0 and "accepted" in history.stdout
 
 
+def test_with_the_noise_measured_a_real_gain_is_kept_and_the_best_is_its_runs_mean(tmp_path):
+    shutil.copy(FIXTURES / "cnn_digits.py", tmp_path)
+    result = mutate("tune", "cnn_digits.py", "--target", "0.95", "--max-trials", "6", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = ledger(tmp_path / ".mutator" / "cnn_digits")
+    noise = [r for r in records if r["decision"] == "noise"]
+    assert noise and noise[0]["seed_offset"] == 1 and noise[0]["round"] == records[0]["round"]
+    accepted = [r for r in records if r["decision"] == "accepted"]
+    assert accepted and all(r["noise"]["verdict"] == "accept" for r in accepted)
+    assert all(r["noise"]["gain"] > r["noise"]["band"] for r in accepted)
+    last = accepted[-1]
+    if last["noise"].get("rechecked"):  # kept on the mean of its two runs from scratch
+        first = next(r for r in records if r["id"] == last["noise"]["rechecked"])
+        assert last["best_after"] == pytest.approx((first["value"] + last["value"]) / 2)
+    assert "noise band ±" in result.stdout and "target reached" in result.stdout
+
+
 def test_children_of_a_fast_baseline_train_cold_and_the_target_needs_no_confirm(tmp_path):
     shutil.copy(FIXTURES / "cnn_digits.py", tmp_path)
     args = ("tune", "cnn_digits.py", "--target", "0.9", "--max-trials", "6", "--seed", "0")
-    result = mutate(*args, cwd=tmp_path)
+    result = mutate(*args, "--noise-runs", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     records = ledger(tmp_path / ".mutator" / "cnn_digits")
     assert [r["start"] for r in records] == ["cold"] * len(records)
@@ -125,6 +144,8 @@ def test_failure_nan_and_timeout_are_recorded_and_the_search_goes_on(tmp_path):
         "larger_kernel",
         "--rule",
         "more_epochs",
+        "--noise-runs",
+        "0",
         cwd=tmp_path,
     )
     records = ledger(tmp_path / ".mutator" / "train")
@@ -152,7 +173,7 @@ def test_kill_9_then_resume_repeats_no_trial_and_resumes_the_interrupted_one(tmp
     script = tmp_path / "cnn_digits.py"
     script.write_text((FIXTURES / "cnn_digits.py").read_text().replace("epochs=2", "epochs=6"))
     args = ("tune", "cnn_digits.py", "--rule", "more_epochs", "--max-trials", "3", "--seed", "0")
-    args += ("--no-warm-start",)  # trial 2 trains its 12 epochs from scratch: "Epoch 4/12"
+    args += ("--no-warm-start", "--noise-runs", "0")  # trial 2 trains 12 epochs: "Epoch 4/12"
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     process = subprocess.Popen(
         [sys.executable, "-m", "mutator", *args],
@@ -191,6 +212,7 @@ def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
     script.write_text(slow_epochs(0.4, epochs=6))
     args = ("tune", "cnn_digits.py", "--rule", "more_filters", "--rule", "more_epochs")
     args += ("--parallel", "2", "--max-trials", "3", "--seed", "0", "--warm-after", "0")
+    args += ("--noise-runs", "0")
     run_dir = tmp_path / ".mutator" / "cnn_digits"
     process = subprocess.Popen(
         [sys.executable, "-m", "mutator", *args],
