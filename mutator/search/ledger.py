@@ -132,7 +132,26 @@ def final_best(records: list[TrialRecord]) -> FinalBest | None:
                 confirmed = True
         elif record.decision == "confirm" and best is not None:
             value, confirmed = (record.value if record.status == "ok" else None), True
+        elif (
+            record.decision in ("noise", "final")
+            and best is not None
+            and confirmed
+            and record.sha256 == best.sha256
+            and record.value is not None
+        ):  # the best is what its script reaches on average over its seeds, as the search says
+            runs = _runs_of(records[: records.index(record) + 1], best.sha256)
+            value = sum(runs) / len(runs) if runs else value
     return None if best is None else FinalBest(best, value, confirmed)
+
+
+def _runs_of(records: list[TrialRecord], sha: str) -> list[float]:
+    """The from-scratch values of the script `sha` at each seed offset it ran with."""
+    by_offset: dict[int, float] = {}
+    for r in records:
+        cold = r.start != "warm" and not r.pruned and r.status == "ok" and r.value is not None
+        if r.sha256 == sha and cold:  # a rechecked change's first run counts too
+            by_offset[r.seed_offset] = float(r.value)  # type: ignore[arg-type]
+    return [by_offset[k] for k in sorted(by_offset)]
 
 
 @dataclass(frozen=True)
@@ -159,12 +178,7 @@ def final_spread(records: list[TrialRecord]) -> Spread | None:
     sha = best.record.sha256
     if not any(r.decision == "final" and r.sha256 == sha for r in records):
         return None
-    by_offset: dict[int, float] = {}
-    for r in records:
-        cold = r.start != "warm" and not r.pruned and r.status == "ok" and r.value is not None
-        if r.sha256 == sha and cold:  # a rechecked change's first run counts too
-            by_offset[r.seed_offset] = float(r.value)  # type: ignore[arg-type]
-    values = tuple(by_offset[k] for k in sorted(by_offset))
+    values = tuple(_runs_of(records, sha))
     if not values:
         return None
     mean = sum(values) / len(values)

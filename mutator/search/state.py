@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mutator.search import steps
-from mutator.search.ledger import TrialRecord
+from mutator.search.ledger import TrialRecord, sha256
 from mutator.training.warm_plan import RETRAIN, TRANSFER, warm_mode
 from rules import warm_mappings
 
@@ -180,7 +180,11 @@ def absorb(
             "rechecked"
         )
         if record.decision in ("noise", "final"):
-            continue  # a run of the best with other seeds: it changes nothing but the runs
+            runs = state.runs.get(record.sha256, {})
+            if record.sha256 == sha256(state.best_source) and state.best_confirmed and runs:
+                # the best is what its script reaches on average over the seeds it ran with
+                state.best_value = sum(runs.values()) / len(runs)
+            continue
         if (record.noise or {}).get("verdict") == "recheck" and record.value is not None:
             state.recheck = Recheck(record.id, record.value, _from_scratch(record))
         if record.decision == "baseline":
@@ -218,7 +222,9 @@ def absorb(
                 state.best_history, state.weights_id = record.history, record.id
         elif record.status == "cancelled":
             continue  # stopped unfinished when its round was decided: it says nothing
-        elif record.beaten_by is not None:
+        elif record.beaten_by is not None or (record.noise or {}).get("verdict") == "inside":
+            # it lost to another change, or its gain was inside the noise band and another
+            # change was rechecked: it may be tried again on a later best
             state.beaten.add(address_key(record.address))
         else:
             state.refused.add(address_key(record.address))

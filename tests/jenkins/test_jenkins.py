@@ -389,8 +389,13 @@ def ledger_of(workspace: Path) -> list[dict]:
 
 def trials_of(workspace: Path) -> list[dict]:
     """The search's trials, without the runs that measure the best (a from-scratch confirm, a
-    noise run, a final run): the budget does not count them."""
-    return [r for r in ledger_of(workspace) if r["decision"] not in ("confirm", "noise", "final")]
+    noise run, a final run, a recheck of a tried change): the budget does not count them."""
+    return [r for r in ledger_of(workspace) if counted(r)]
+
+
+def counted(record: dict) -> bool:
+    measured = record["decision"] in ("confirm", "noise", "final")
+    return not measured and not (record.get("noise") or {}).get("rechecked")
 
 
 def assert_archived(workspace: Path, patterns: list[str]) -> None:
@@ -509,7 +514,8 @@ def test_freestyle_chain_follows_the_exit_codes(jobs, workspace, webhook, target
     ran = run_chain(jobs, workspace, params, extra_env)
     assert [(name.removeprefix("mutator-"), result) for name, result in ran] == expected
     run = workspace / ".mutator" / commit
-    trials = (run / "ledger.jsonl").read_text().splitlines()
+    lines = (run / "ledger.jsonl").read_text().splitlines()
+    trials = [record for line in lines if counted(record := json.loads(line))]
     assert len(trials) == (1 if target == "0.1" else 2)
     (payload,) = payloads(webhook)
     assert payload["mutator"]["outcome"] == ("reached" if target == "0.1" else "not_reached")
