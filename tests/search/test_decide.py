@@ -25,9 +25,10 @@ def confirm(trial_id: int) -> Planned:
     return Planned(trial_id, "confirm", "# best\n", "confirm")
 
 
-def round_of(state, planned, values, target=None):
+def round_of(state, planned, values, target=None, noise_runs=0):
     outcomes = [result(v) for v in values]
-    return decide(state, planned, outcomes, ["t"] * len(planned), 2, TuneSettings(target=target))
+    settings = TuneSettings(target=target, noise_runs=noise_runs)
+    return decide(state, planned, outcomes, ["t"] * len(planned), 2, settings)
 
 
 def best(value: float) -> SearchState:
@@ -63,7 +64,9 @@ def test_a_confirm_that_reaches_the_target_leaves_every_candidate_reverted():
 
 
 def test_a_pruned_or_failed_candidate_is_never_accepted():
-    pruned = Outcome(TrialResult("ok", 0.9, "accuracy", "max", 1.0, 0, None, {"pruned": {"epoch": 2}}))
+    pruned = Outcome(
+        TrialResult("ok", 0.9, "accuracy", "max", 1.0, 0, None, {"pruned": {"epoch": 2}})
+    )
     failed = result(None, "failed")
     records = decide(
         best(0.5),
@@ -86,7 +89,9 @@ BASELINE_NOISE = {"base": {0: 0.50, 1: 0.52, 2: 0.48}}  # sd 0.02 from 3 runs
 
 
 def test_a_gain_inside_the_noise_band_is_trained_again_not_kept():
-    records = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2), candidate(3)], [0.56, 0.53])
+    records = round_of(
+        noisy(0.50, BASELINE_NOISE), [candidate(2), candidate(3)], [0.56, 0.53], noise_runs=2
+    )
     assert [r.decision for r in records] == ["rejected", "rejected"]
     assert records[0].noise["verdict"] == "recheck"  # the best of those inside the band
     assert records[0].noise["why"].startswith("inside the noise band: trained again")
@@ -95,7 +100,7 @@ def test_a_gain_inside_the_noise_band_is_trained_again_not_kept():
 
 
 def test_a_gain_beyond_the_widened_band_is_kept_at_once():
-    records = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2)], [0.80])
+    records = round_of(noisy(0.50, BASELINE_NOISE), [candidate(2)], [0.80], noise_runs=2)
     assert records[0].decision == "accepted" and records[0].noise["verdict"] == "accept"
     assert records[0].noise["gain"] == pytest.approx(0.30)
 
@@ -112,10 +117,10 @@ def test_a_recheck_counts_by_the_mean_of_its_two_runs():
         recheck=Recheck(2, 0.56, from_scratch=True),
         replay=first,
     )
-    kept = round_of(state, [recheck], [0.58])[0]
+    kept = round_of(state, [recheck], [0.58], noise_runs=2)[0]
     assert kept.decision == "accepted" and kept.rule == "more_filters"
     assert kept.best_after == pytest.approx(0.57) and kept.noise["rechecked"] == 2
-    refused = round_of(state, [recheck], [0.46])[0]  # mean 0.51: inside the band
+    refused = round_of(state, [recheck], [0.46], noise_runs=2)[0]  # mean 0.51: inside the band
     assert refused.decision == "rejected"
     assert refused.noise["why"] == "inside the noise band after a recheck: refused"
 
@@ -123,6 +128,6 @@ def test_a_recheck_counts_by_the_mean_of_its_two_runs():
 def test_noise_runs_of_the_round_count_toward_its_band():
     state = noisy(0.50, {})
     noise_run = Planned(2, "noise", "# best\n", "noise", seed_offset=1)
-    records = round_of(state, [noise_run, candidate(3)], [0.52, 0.53])
+    records = round_of(state, [noise_run, candidate(3)], [0.52, 0.53], noise_runs=2)
     assert records[0].decision == "noise" and records[0].seed_offset == 1
     assert records[1].noise is None  # the best's own value is not in `runs`: no pair yet
