@@ -71,9 +71,6 @@ no-worker sequential` also checks the ablation: about 5.5 minutes.
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import shutil
 import tempfile
 import time
@@ -91,7 +88,6 @@ from search_runs import (
     Run,
     VariantUnavailable,
     label,
-    mutate_command,
     run_diagnosis_start,
     run_kerastuner,
     run_mutate,
@@ -154,17 +150,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def print_header(info: dict[str, Any]) -> None:
     print(
-        f"{info['cpus']} CPUs ({info['cpu']}), Python {info['python']}, "
-        + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-        + f"\nmutator from {info['mutator']}, commit {info['mutator_commit']}"
-        + f"\nmutate: {mutate_command()[0]}"
+        search_report.describe_machine(info)
         + f"\nspace: filters {search_space.FILTERS}, kernel {search_space.KERNELS}, conv blocks "
         + "{}-{}, hidden Dense(64) {}-{}, ".format(
             *search_space.CONV_BLOCKS, *search_space.DENSE_LAYERS
         )
         + f"epochs {search_space.EPOCHS} (Hyperband: max_epochs {search_space.EPOCHS[-1]}, "
         + f"factor {search_space.HYPERBAND_FACTOR})"
-        + f"\nload average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        + f"\nload average at start: {search_report.load_average()}"
     )
 
 
@@ -223,17 +216,6 @@ class Search:
                     self.mutate(variant, seed)
 
 
-def no_infinity(value: Any) -> Any:
-    """JSON has no infinity: a median of runs that missed their target is written as null."""
-    if isinstance(value, float) and math.isinf(value):
-        return None
-    if isinstance(value, dict):
-        return {k: no_infinity(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [no_infinity(v) for v in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     info = search_report.machine()
@@ -279,13 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             search_report.print_replay(warm["replay"], warm["path"])
         if overhead is not None:
             search_report.print_overhead(overhead)
-        total = time.perf_counter() - started
-        print(
-            f"\nbenchmark: {total / 60:.1f} min; load average at the end: "
-            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
-        )
-        if args.keep:
-            print(f"logs and ledgers kept in {work}")
+        total = search_report.print_end(started, work, args.keep)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -303,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "overhead": overhead,
             "seconds": round(total, 1),
         }
-        text = json.dumps(no_infinity(document), indent=1, allow_nan=False)
-        args.json.write_text(text, encoding="utf-8")
-        print(f"results written to {args.json}")
+        search_report.write_json(args.json, document)
     return 0
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import math
 import os
 import platform
 import statistics
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
-from search_runs import Run, label
+from search_runs import Run, label, mutate_command
 
 GOAL = 0.5  # mutate's median wall seconds at most this times the best KerasTuner method's
 KT_METHODS = ("random", "hyperband", "bayesian")
@@ -31,6 +33,17 @@ def fmt(value: float | None, digits: int = 1, missed: str = "not reached") -> st
     if value is None:
         return "-"
     return missed if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def no_infinity(value: Any) -> Any:
+    """JSON has no infinity: a median of runs that missed their target is written as null."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {k: no_infinity(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [no_infinity(v) for v in value]
+    return value
 
 
 def finite(row: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +308,35 @@ def machine() -> dict[str, Any]:
         "mutator": str(package),
         "mutator_commit": mutator_commit(package),
     }
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    """The lines every benchmark starts with: the machine, the versions, the mutator that runs."""
+    return (
+        f"{info['cpus']} CPUs ({info['cpu']}), Python {info['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+        + f"\nmutator from {info['mutator']}, commit {info['mutator_commit']}"
+        + f"\nmutate: {mutate_command()[0]}"
+    )
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def print_end(started: float, work: Path, keep: bool) -> float:
+    """The benchmark's length and the load at its end; where its files are, if kept."""
+    total = time.perf_counter() - started
+    print(f"\nbenchmark: {total / 60:.1f} min; load average at the end: {load_average()}")
+    if keep:
+        print(f"logs and ledgers kept in {work}")
+    return total
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    text = json.dumps(no_infinity(document), indent=1, allow_nan=False)
+    path.write_text(text, encoding="utf-8")
+    print(f"results written to {path}")
 
 
 def report_pruning(runs: list[Run]) -> dict[str, Any]:

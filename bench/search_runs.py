@@ -1,14 +1,18 @@
-"""The runs of bench_search.py: one `mutate tune` process, or one KerasTuner search, timed.
+"""The runs of bench_search.py and bench_suite.py: one `mutate tune` process, or one KerasTuner
+search, timed.
 
-A `Run` is one (method, variant, seed, target). A `mutate tune` process serves one target: it
-stops there once its best script has a from-scratch value at the target (a confirm retrain, or
-a trial that trained cold), so its wall time is the whole process. A KerasTuner search serves every target at once: it runs to the highest, and
-a target's wall time is when the first trial that met it ended, from the search process's start.
+A `Run` is one (method, variant, seed, target), on fixtures/cnn_digits.py or a suite task. A
+`mutate tune` process serves one target: it stops there once its best script has a from-scratch
+value at the target (a confirm retrain, or a trial that trained cold), so its wall time is the
+whole process. A KerasTuner search serves every target at once: it runs to the highest, and a
+target's wall time is when the first trial that met it ended (with `every_epoch`, the end of
+the first epoch that met it), from the search process's start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import resource
@@ -18,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,19 @@ VARIANTS = {
     "no-prune": ("--no-prune",),
     "no-joint": ("--no-joint",),  # capacity and epochs side by side, never as one change
 }
+# The rules that existed before the learning-rate, width, batch and normalisation rules (issue 26):
+# `mutate tune` restricted to them shows what the old vocabulary reaches.
+OLD_RULES = (
+    "more_filters",
+    "larger_kernel",
+    "add_conv_block",
+    "add_dense",
+    "more_epochs",
+    "add_dropout",
+)
+# Variants that change what mutate may do, not how fast a trial is (bench_suite.py's).
+VOCABULARY = {"old-rules": tuple(arg for rule in OLD_RULES for arg in ("--rule", rule))}
+MUTATE_VARIANTS = {**VARIANTS, **VOCABULARY}
 LABELS = {
     "mutate": "mutate tune",
     "random": "KT RandomSearch",
@@ -52,6 +70,8 @@ LABELS = {
 def label(method: str, variant: str | None = None) -> str:
     if method != "mutate" or variant in (None, "full"):
         return LABELS[method]
+    if variant in VOCABULARY:
+        return f"mutate ({variant})"
     return "mutate " + " ".join(VARIANTS[variant])
 
 
@@ -82,6 +102,10 @@ class Run:
     pruned_saved: float = 0.0  # mutate: estimated seconds those stops saved
     path: list[dict[str, Any]] = field(default_factory=list)
     startup: float | None = None  # KerasTuner: imports and data before the first trial
+    task: str | None = None  # the suite's task; None for fixtures/cnn_digits.py
+    mode: str = "max"  # the metric is an accuracy (max) or a loss (min)
+    params: int | None = None  # the model that reached the target: its parameters
+    seconds_per_epoch: float | None = None  # and its pace
 
     @property
     def label(self) -> str:
@@ -172,17 +196,39 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 # -- mutate tune ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TuneScript:
+    """What `mutate tune` is run on: the script, and how its metric is read."""
+
+    path: Path = FIXTURE
+    metric: str | None = None  # evaluate's key; None: mutate's default, the test accuracy
+    mode: str = "max"
+    task: str | None = None  # the suite's name for it
+
+    def metric_args(self) -> list[str]:
+        return [] if self.metric is None else ["--metric", self.metric, "--mode", self.mode]
+
+
 def run_mutate(
-    work: Path, variant: str, seed: int, target: float, max_trials: int, time_cap: float
+    work: Path,
+    variant: str,
+    seed: int,
+    target: float,
+    max_trials: int,
+    time_cap: float,
+    script: TuneScript = TuneScript(),  # noqa: B008 - frozen, the fixture
 ) -> Run:
     """`mutate tune` on a fresh copy of the script, stopped by mutate itself at `target`."""
-    folder = work / f"mutate_{variant}_{target:g}_{seed}"
+    name = script.path.name
+    folder = work / f"mutate_{script.path.stem}_{variant}_{target:g}_{seed}"
     folder.mkdir()
-    shutil.copy(FIXTURE, folder / FIXTURE.name)
+    shutil.copy(script.path, folder / name)
+    flags = MUTATE_VARIANTS[variant]
     argv = [
         *mutate_command(),
         "tune",
-        FIXTURE.name,
+        name,
+        *script.metric_args(),
         "--target",
         str(target),
         "--max-trials",
@@ -191,20 +237,20 @@ def run_mutate(
         str(seed),
         "--time-budget",
         f"{time_cap:g}s",
-        *VARIANTS[variant],
+        *flags,
     ]
     load = os.getloadavg()[0]
     log = folder / "mutate.log"
     done = run_capped(argv, folder, log, time_cap + GRACE)
-    run_dir = folder / ".mutator" / FIXTURE.stem
+    run_dir = folder / ".mutator" / script.path.stem
     records = read_jsonl(run_dir / "ledger.jsonl")
-    if done.code == USAGE_ERROR and VARIANTS[variant]:
+    if done.code == USAGE_ERROR and flags:
         raise VariantUnavailable(tail(log, 1))
     reason = "killed" if done.code is None else mutate_reason(log)
     if done.code not in (0, 1, None) or not records:
-        reason = failed(f"mutate tune {' '.join(VARIANTS[variant])}".strip(), done, log)
-    path = [ledger_step(r, run_dir) for r in records]
-    hit = first_reached(path, target)
+        reason = failed(f"mutate tune {' '.join(flags)}".strip(), done, log)
+    path = [ledger_step(r, run_dir, name) for r in records]
+    hit = first_reached(path, target, script.mode)
     upto = path if hit is None else trained_by(path, hit)
     confirms = [s["seconds"] for s in upto if s["decision"] == "confirm"]
     pruned = [s for s in upto if s["pruned"]]
@@ -214,7 +260,9 @@ def run_mutate(
         variant=variant,
         seed=seed,
         target=target,
-        reached=hit is not None,
+        # mutate's own word counts too: it may stop on the mean of its best script's runs at
+        # several seeds (all from scratch), which no single ledger line holds
+        reached=hit is not None or reason == "target",
         trials=len(upto),
         epochs=sum(s["epochs"] for s in upto),
         trial_seconds=round(sum(s["seconds"] for s in upto), 3),
@@ -222,7 +270,7 @@ def run_mutate(
         process_wall=round(done.wall, 3),
         cpu=round(done.cpu, 3),
         reason=reason,
-        best=max((s["counts"] for s in path if s["counts"] is not None), default=None),
+        best=best_of([s["counts"] for s in path], script.mode),
         load=(load, os.getloadavg()[0]),
         trials_run=len(path),
         warm_trials=starts.count("warm") if starts else None,
@@ -230,7 +278,50 @@ def run_mutate(
         pruned_trials=len(pruned),
         pruned_saved=round(sum(s["pruned_saved"] for s in pruned), 3),
         path=path,
+        task=script.task,
+        mode=script.mode,
+        params=None if hit is None else params_of(run_dir, path[hit]["trial"]),
+        seconds_per_epoch=None if hit is None else path[hit]["seconds_per_epoch"],
     )
+
+
+def best_of(values: list[float | None], mode: str) -> float | None:
+    """The best of the values that exist: the highest accuracy, the lowest loss."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return min(present) if mode == "min" else max(present)
+
+
+def params_of(run_dir: Path, trial: Any) -> int | None:
+    """The parameters of a trial's trained model, read from its `model.keras` without Keras.
+
+    A `.keras` file is a zip holding `model.weights.h5`: the layers' variables (under `layers/`,
+    or under the attribute names of a subclassed model), the optimizer's under `optimizer/` and
+    dropout's seed state, neither counted, as `count_params()` does not. None when the file is
+    gone (the search keeps only the models children start from) or the h5 reader is missing.
+    """
+    try:
+        import h5py  # comes with TensorFlow
+
+        model = run_dir / "trials" / f"{trial:04d}" / "model.keras"
+        with zipfile.ZipFile(model) as archive, archive.open("model.weights.h5") as raw:
+            weights = h5py.File(io.BytesIO(raw.read()), "r")
+            sizes: list[int] = []
+
+            def count(name: str, item: Any) -> None:
+                if isinstance(item, h5py.Dataset) and not is_state(name):
+                    sizes.append(item.size)
+
+            weights.visititems(count)
+            return sum(sizes)
+    except (ImportError, OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def is_state(name: str) -> bool:
+    """A variable of a saved model that is not one of its parameters: the optimizer's, a seed."""
+    return name.split("/")[0] == "optimizer" or "seed_generator" in name
 
 
 def rules_of(record: dict[str, Any] | None) -> str | None:
@@ -240,13 +331,14 @@ def rules_of(record: dict[str, Any] | None) -> str | None:
     return "+".join([record["rule"], *(part["rule"] for part in record.get("also") or [])])
 
 
-def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def ledger_step(record: dict[str, Any], run_dir: Path, name: str = FIXTURE.name) -> dict[str, Any]:
     """A ledger line, read defensively: older ledgers lack `start` and never `confirm`."""
     trial = record.get("id")
     decision = record.get("decision")
     history = record.get("history") or {}
     pruned = record.get("pruned")
     trained = len(history.get("loss") or [])
+    seconds = record.get("seconds") or 0.0
     return {
         "pruned": pruned,
         # what the stop saved: the epochs it did not train, at this trial's own pace
@@ -266,14 +358,16 @@ def ledger_step(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "decision": decision,
         "status": record.get("status"),
         "start": record.get("start"),
-        "seconds": record.get("seconds") or 0.0,
-        "epochs": len(history.get("loss") or []),
+        "seconds": seconds,
+        "epochs": trained,
+        # the trial's seconds over its epochs: the script's data and set-up are in it too
+        "seconds_per_epoch": round(seconds / trained, 4) if trained else None,
         # What counts as reached: a confirm's or a cold trial's value (the script trained from
         # scratch, see first_reached); before confirms existed, the best value so far.
         "counts": record.get("value")
         if decision in ("confirm", "accepted")
         else record.get("best_after"),
-        "script": str(run_dir / "trials" / f"{trial:04d}" / FIXTURE.name)
+        "script": str(run_dir / "trials" / f"{trial:04d}" / name)
         if isinstance(trial, int)
         else None,
     }
@@ -300,7 +394,7 @@ def trained_by(path: list[dict[str, Any]], hit: int) -> list[dict[str, Any]]:
     return [s for i, s in enumerate(path) if i <= hit or s["round"] == last_round]
 
 
-def first_reached(path: list[dict[str, Any]], target: float) -> int | None:
+def first_reached(path: list[dict[str, Any]], target: float, mode: str = "max") -> int | None:
     """The index of the ledger line at which mutate had reached `target`.
 
     Only a from-scratch value counts, as it is what mutate stops on: a confirm, or a baseline or
@@ -314,7 +408,7 @@ def first_reached(path: list[dict[str, Any]], target: float) -> int | None:
         )
         if honest and not from_scratch:
             continue
-        if search_space.reached(step["counts"], target):
+        if search_space.reached(step["counts"], target, mode):
             return i
     return None
 
@@ -340,10 +434,23 @@ def mutate_reason(log: Path) -> str:
 
 
 def run_kerastuner(
-    work: Path, method: str, seed: int, targets: list[float], max_trials: int, time_cap: float
+    work: Path,
+    method: str,
+    seed: int,
+    targets: list[float],
+    max_trials: int,
+    time_cap: float,
+    task: str | None = None,
+    every_epoch: bool = False,
+    mode: str = "max",
 ) -> list[Run]:
-    """One search in a subprocess, to the highest target or the cap: one Run per target."""
-    folder = work / f"{method}_{seed}"
+    """One search in a subprocess, to the highest target or the cap: one Run per target.
+
+    `task` names the suite's task whose space is searched (None: the digits CNN); with
+    `every_epoch` the test set is evaluated at every epoch's end, so a target's time is the end
+    of the epoch that met it rather than the end of its trial.
+    """
+    folder = work / f"{method}_{task or 'cnn_digits'}_{seed}"
     folder.mkdir()
     out = folder / "trials.jsonl"
     argv = [
@@ -364,6 +471,8 @@ def run_kerastuner(
         str(folder / "kt"),
         "--out",
         str(out),
+        *(["--task", task] if task else []),
+        *(["--every-epoch"] if every_epoch else []),
     ]
     load = os.getloadavg()[0]
     log = folder / "kerastuner.log"
@@ -374,20 +483,13 @@ def run_kerastuner(
     end = next((e for e in events if e["event"] == "end"), {"reason": "killed"})
     if done.code not in (0, None) or not events:
         end["reason"] = failed(f"KerasTuner {method}", done, log)
+    for event in events:  # the child's own test evaluations (--every-epoch) are not the search's
+        event["at"] = since_start(event, done) - (event.get("measuring") or 0.0)
     trials = [e for e in events if e["event"] == "trial"]
-    for t in trials:
-        t["at"] = since_start(t, done)
     runs = []
     for target in targets:
-        hit = next(
-            (
-                i
-                for i, t in enumerate(trials)
-                if search_space.reached(t.get("test_accuracy"), target)
-            ),
-            None,
-        )
-        upto = trials if hit is None else trials[: hit + 1]
+        hit = kerastuner_hit(events, target, mode)
+        upto = trials if hit is None else hit["trials"]
         runs.append(
             Run(
                 method=method,
@@ -397,19 +499,45 @@ def run_kerastuner(
                 reached=hit is not None,
                 trials=len(upto),
                 epochs=sum(t.get("epochs_trained") or 0 for t in upto),
-                trial_seconds=round(sum(t["seconds"] for t in upto), 3),
-                wall=round(done.wall if hit is None else trials[hit]["at"], 3),
+                trial_seconds=round(sum(t.get("seconds") or 0.0 for t in upto), 3),
+                wall=round(done.wall if hit is None else hit["at"], 3),
                 process_wall=round(done.wall, 3),
                 cpu=round(done.cpu, 3),
                 reason="target" if hit is not None else end["reason"],
-                best=max((t.get("test_accuracy") or 0.0 for t in trials), default=None),
+                best=best_of([e.get("test_value") for e in events], mode),
                 load=(load, load_after),
                 trials_run=len(trials),
                 path=trials,
                 startup=start.get("import_and_data_seconds"),
+                task=task,
+                mode=mode,
+                params=None if hit is None else hit.get("params"),
+                seconds_per_epoch=None if hit is None else hit.get("seconds_per_epoch"),
             )
         )
     return runs
+
+
+def kerastuner_hit(events: list[dict[str, Any]], target: float, mode: str) -> dict[str, Any] | None:
+    """When a search first met `target`: the earliest finished trial at it, or the earliest
+    epoch at it (a `met` line, --every-epoch), whichever came first; None if nothing did.
+
+    `trials` are the trial lines up to it: for an epoch, the trials before its own and a line
+    for the part of its trial that ran (its epochs and seconds so far).
+    """
+    hits = []
+    finished = []
+    for event in events:
+        if event["event"] == "trial":
+            finished.append(event)
+            if search_space.reached(event.get("test_value"), target, mode):
+                hits.append({**event, "trials": list(finished)})
+        elif event["event"] == "met" and event.get("target") == target:
+            part = {"epochs_trained": event.get("epoch"), "seconds": event.get("seconds")}
+            hits.append({**event, "trials": [*finished, part]})
+    if not hits:
+        return None
+    return min(hits, key=lambda hit: hit["at"])
 
 
 def since_start(event: dict[str, Any], done: Finished) -> float:

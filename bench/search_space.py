@@ -1,7 +1,8 @@
 """The search space of `mutate tune` on fixtures/cnn_digits.py, as KerasTuner sees it.
 
     python bench/search_space.py kerastuner --method random|hyperband|bayesian --seed S \
-        --targets T [T...] --max-trials N --time-cap SECONDS --dir DIR --out OUT.jsonl
+        --targets T [T...] --max-trials N --time-cap SECONDS --dir DIR --out OUT.jsonl \
+        [--task NAME] [--every-epoch]
     python bench/search_space.py replay [--repeat R] --out OUT.json SCRIPT...
 
 `kerastuner` runs one KerasTuner search in this process (so TensorFlow is imported once, and that
@@ -11,6 +12,12 @@ the parent reads it as seconds since it started this process). It stops as soon 
 model reaches the highest target TEST accuracy (the number `mutate tune` optimises), or at
 `--max-trials` (RandomSearch and BayesianOptimization), or at `--time-cap` seconds after this
 process started. One search thus times every target: the parent reads when each was first met.
+
+A `Space` is what one search covers: the script's data, the model family a user would search, how
+each model is fitted and the metric judged on the test set. Without `--task` it is the digits CNN
+below; `--task NAME` takes the space of a task of the suite (bench/suite/). `--every-epoch`
+evaluates the test set at the end of every epoch (not only at a trial's end) and writes a `met`
+line the first time a target is met, so a target's time is the end of the epoch that met it.
 
 `replay` is the "warm worker": it imports Keras once and runs the given training scripts one
 after another in this process (`runpy`), timing each; that is what a trial would cost if TF were
@@ -33,6 +40,8 @@ import json  # noqa: E402
 import re  # noqa: E402
 import runpy  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -57,8 +66,33 @@ TUNED_EPOCHS = ("random", "bayesian")  # Hyperband's epochs are its resource, no
 TARGET_TOLERANCE = 1e-6
 
 
-def reached(accuracy: float | None, target: float) -> bool:
-    return accuracy is not None and accuracy >= target - TARGET_TOLERANCE
+def reached(value: float | None, target: float, mode: str = "max") -> bool:
+    """Whether `value` meets `target`: at least it (accuracy), or at most it (mode "min": a loss)."""
+    if value is None:
+        return False
+    if mode == "min":
+        return value <= target + TARGET_TOLERANCE
+    return value >= target - TARGET_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Space:
+    """One KerasTuner search's ground: the script's data, the model family and how it is fitted.
+
+    `build(hp)` declares the model's hyperparameters and returns the compiled model; the epochs
+    are declared by the search (a choice among `epochs` for RandomSearch and Bayesian, the
+    resource up to `epochs[-1]` for Hyperband). `metric` is the key of `evaluate(...,
+    return_dict=True)` judged on the test set, and its validation twin is the objective.
+    """
+
+    load_data: Callable[[], tuple[Any, Any, Any, Any]]  # x_train, x_test, y_train, y_test
+    build: Callable[[Any], Any]
+    epochs: tuple[int, ...]
+    default_epochs: int
+    batch_size: int
+    validation_split: float = VALIDATION_SPLIT
+    metric: str = "accuracy"
+    mode: str = "max"
 
 
 def load_data():
@@ -109,6 +143,28 @@ def build_model(filters: int, kernel: int, conv_blocks: int, dense_layers: int):
     return model
 
 
+def build_digits(hp):
+    """The digits CNN's hyperparameters, from the weak script's values."""
+    return build_model(
+        filters=hp.Choice("filters", FILTERS, default=WEAK["filters"]),
+        kernel=hp.Choice("kernel", KERNELS, default=WEAK["kernel"]),
+        conv_blocks=hp.Int("conv_blocks", *CONV_BLOCKS, default=WEAK["conv_blocks"]),
+        dense_layers=hp.Int("dense_layers", *DENSE_LAYERS, default=WEAK["dense_layers"]),
+    )
+
+
+DIGITS = Space(load_data, build_digits, tuple(EPOCHS), WEAK["epochs"], BATCH_SIZE)
+
+
+def space_of(task: str | None) -> Space:
+    """The digits CNN's space, or the space of the suite's task `task` (bench/suite/)."""
+    if task is None:
+        return DIGITS
+    from suite import task_named  # bench/ is this script's folder, first on sys.path
+
+    return task_named(task).space
+
+
 # -- the KerasTuner child --------------------------------------------------------------------
 
 
@@ -116,15 +172,20 @@ def run_kerastuner(args: argparse.Namespace) -> int:
     import keras
     import keras_tuner as kt
 
-    x_train, x_test, y_train, y_test = load_data()
+    space = space_of(args.task)
+    x_train, x_test, y_train, y_test = space.load_data()
     import_seconds = time.monotonic() - STARTED
     deadline = STARTED + args.time_cap
     out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole search
 
-    def emit(record: dict[str, Any]) -> None:
-        now = time.monotonic()
+    measuring = [0.0]  # seconds spent so far evaluating the test set at epochs' ends
+
+    def emit(record: dict[str, Any], at: float | None = None) -> None:
+        """One line; `measuring` lets the parent take our own test evaluations off the clock."""
+        now = time.monotonic() if at is None else at
         record["elapsed"] = round(now - STARTED, 3)
         record["monotonic"] = now
+        record["measuring"] = round(measuring[0], 3)
         out.write(json.dumps(record) + "\n")
         out.flush()
 
@@ -142,41 +203,72 @@ def run_kerastuner(args: argparse.Namespace) -> int:
 
     with_epochs = args.method in TUNED_EPOCHS
     highest = max(args.targets)
+    pending = sorted(set(args.targets))  # --every-epoch: the targets no epoch has met yet
 
-    class DigitsHyperModel(kt.HyperModel):
+    def test_value(model) -> float:
+        return float(model.evaluate(x_test, y_test, verbose=0, return_dict=True)[space.metric])
+
+    class Paced(keras.callbacks.Callback):
+        """The fit's pace, and with --every-epoch the test metric at each epoch's end."""
+
+        def on_train_begin(self, logs=None):
+            self.began, self.epochs, self.measured = time.monotonic(), 0, 0.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs += 1
+            if not args.every_epoch:
+                return
+            ended = time.monotonic()
+            value = test_value(self.model)
+            size = self.size(ended)
+            self.measured += time.monotonic() - ended
+            for target in [t for t in pending if reached(value, t, space.mode)]:
+                pending.remove(target)
+                record = {"event": "met", "target": target, "trial": Timed.count + 1}
+                emit({**record, "epoch": epoch + 1, "test_value": value, **size}, at=ended)
+            measuring[0] += time.monotonic() - ended
+            if not pending:
+                raise Stop("target")
+
+        def size(self, now: float | None = None) -> dict[str, Any]:
+            """The model's parameters and the fit's pace so far, our test evaluations left out."""
+            seconds = (now or time.monotonic()) - self.began - self.measured
+            return {
+                "params": int(self.model.count_params()),
+                "seconds_per_epoch": round(seconds / max(self.epochs, 1), 4),
+                "seconds": round(seconds, 3),  # the fit so far (a trial line has its own)
+            }
+
+    class TaskHyperModel(kt.HyperModel):
         last: dict[str, Any] = {}
 
         def build(self, hp):
-            values = {
-                "filters": hp.Choice("filters", FILTERS, default=WEAK["filters"]),
-                "kernel": hp.Choice("kernel", KERNELS, default=WEAK["kernel"]),
-                "conv_blocks": hp.Int("conv_blocks", *CONV_BLOCKS, default=WEAK["conv_blocks"]),
-                "dense_layers": hp.Int("dense_layers", *DENSE_LAYERS, default=WEAK["dense_layers"]),
-            }
-            if with_epochs:
-                hp.Choice("epochs", EPOCHS, default=WEAK["epochs"])
-            return build_model(**values)
+            model = space.build(hp)
+            if with_epochs:  # declared after the model's, as before spaces: the same draws
+                hp.Choice("epochs", list(space.epochs), default=space.default_epochs)
+            return model
 
         def fit(self, hp, model, *fit_args, **kwargs):
             kwargs.pop("verbose", None)
             epochs = kwargs.pop("epochs", None) or hp.get("epochs")
             initial = kwargs.get("initial_epoch", 0)
-            kwargs["callbacks"] = [*kwargs.get("callbacks", []), Deadline()]
+            paced = Paced()
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), Deadline(), paced]
             history = model.fit(
                 x_train,
                 y_train,
                 epochs=epochs,
-                batch_size=BATCH_SIZE,
-                validation_split=VALIDATION_SPLIT,
+                batch_size=space.batch_size,
+                validation_split=space.validation_split,
                 verbose=0,
                 **kwargs,
             )
-            _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-            DigitsHyperModel.last = {
-                "test_accuracy": float(accuracy),
+            TaskHyperModel.last = {
+                "test_value": test_value(model),
                 "epochs_trained": len(history.history.get("loss", [])),
                 "epochs_to": int(epochs),
                 "initial_epoch": int(initial),
+                **{k: v for k, v in paced.size().items() if k != "seconds"},
             }
             return history
 
@@ -197,14 +289,14 @@ def run_kerastuner(args: argparse.Namespace) -> int:
             super().pre_create_trial()
 
         def on_trial_begin(self, trial):
-            DigitsHyperModel.last = {}
+            TaskHyperModel.last = {}
             self.trial_started = time.monotonic()
             super().on_trial_begin(trial)
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)  # the oracle's bookkeeping and saving count too
             Timed.count += 1
-            last = DigitsHyperModel.last
+            last = TaskHyperModel.last
             values = {
                 key: value
                 for key, value in trial.hyperparameters.values.items()
@@ -217,21 +309,21 @@ def run_kerastuner(args: argparse.Namespace) -> int:
                     "trial_id": trial.trial_id,
                     "status": str(trial.status),
                     "seconds": round(time.monotonic() - self.trial_started, 3),
-                    "val_accuracy": trial.score,
+                    "val_score": trial.score,  # the objective, on the validation split
                     "hp": values,
                     **last,
                 }
             )
             print(
-                f"trial {Timed.count}: {values} -> test {last.get('test_accuracy')}",
+                f"trial {Timed.count}: {values} -> test {last.get('test_value')}",
                 file=sys.stderr,
                 flush=True,
             )
-            if reached(last.get("test_accuracy"), highest):
+            if reached(last.get("test_value"), highest, space.mode):
                 raise Stop("target")
 
     common = {
-        "objective": "val_accuracy",
+        "objective": kt.Objective(f"val_{space.metric}", direction=space.mode),
         "seed": args.seed,
         "directory": args.dir,
         "project_name": f"{args.method}_{args.seed}",
@@ -244,9 +336,9 @@ def run_kerastuner(args: argparse.Namespace) -> int:
         base, kwargs = kt.BayesianOptimization, {"max_trials": args.max_trials}
     else:
         base = kt.Hyperband
-        kwargs = {"max_epochs": EPOCHS[-1], "factor": HYPERBAND_FACTOR}
+        kwargs = {"max_epochs": space.epochs[-1], "factor": HYPERBAND_FACTOR}
     tuner_class = type(f"Timed{base.__name__}", (Timed, base), {})
-    tuner = tuner_class(DigitsHyperModel(), **common, **kwargs)
+    tuner = tuner_class(TaskHyperModel(), **common, **kwargs)
     emit({"event": "start", "import_and_data_seconds": round(import_seconds, 3)})
     reason = "exhausted" if args.method == "hyperband" else "max_trials"
     try:
@@ -305,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     tuner.add_argument("--time-cap", type=float, default=300.0, help="seconds from start")
     tuner.add_argument("--dir", required=True, help="KerasTuner's directory")
     tuner.add_argument("--out", required=True, help="JSON lines, appended")
+    tuner.add_argument("--task", help="a task of bench/suite/ (default: the digits CNN)")
+    tuner.add_argument(
+        "--every-epoch", action="store_true", help="test at every epoch's end, not a trial's"
+    )
     replay = commands.add_parser("replay", help="run scripts in one warm process, timed")
     replay.add_argument("scripts", nargs="+", type=Path)
     replay.add_argument("--repeat", type=int, default=1)

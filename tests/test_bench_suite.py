@@ -1,0 +1,229 @@
+"""The benchmark suite's pure parts: the task registry, the medians, ratios and geometric mean,
+when a KerasTuner search met a target, and the command line. No Keras, no training."""
+
+from __future__ import annotations
+
+import ast
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import bench_suite  # noqa: E402 - bench/ is not a package: its modules import each other flat
+import search_runs  # noqa: E402
+import search_space  # noqa: E402
+import suite_report  # noqa: E402
+from suite import TASKS, task_named  # noqa: E402
+
+from mutator.api import Script  # noqa: E402
+from rules import DEFAULT_ORDER  # noqa: E402
+
+
+def run(
+    method: str, seed: int, wall: float | None, variant: str | None = None, **extra
+) -> search_runs.Run:
+    """A Run that reached its target in `wall` seconds, or missed it (None)."""
+    return search_runs.Run(
+        method=method,
+        variant=variant if method == "mutate" else None,
+        seed=seed,
+        target=0.95,
+        reached=wall is not None,
+        trials=3,
+        epochs=10,
+        trial_seconds=5.0,
+        wall=wall if wall is not None else 300.0,
+        process_wall=300.0 if wall is None else wall + 1.0,
+        cpu=1.0,
+        reason="target" if wall is not None else "time_cap",
+        best=0.96 if wall is not None else 0.9,
+        load=(1.0, 1.0),
+        task="lstm_digits",
+        **extra,
+    )
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+
+def test_the_suite_has_the_tasks_issue_26_names_and_ten_in_all():
+    names = [task.name for task in TASKS]
+    assert len(names) == len(set(names)) >= 10
+    assert {"lstm_digits", "sgd_slow_cnn"} <= set(names)
+    assert task_named("lstm_digits").target == 0.95
+    with pytest.raises(KeyError, match="no task 'nope'"):
+        task_named("nope")
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_every_task_is_a_script_mutate_can_read(task):
+    source = task.script.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    assert "set_random_seed(0)" in source, "seeded as the fixtures are"
+    assert "print(" in source and "test" in source, "prints its test metric"
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
+    }
+    assert imported <= {"keras", "numpy", "sklearn"}, "data only from packages or generated"
+    assert Script.load(task.script).view is not None  # the locator finds its model
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
+def test_every_task_has_a_target_and_a_space_to_search(task):
+    assert task.mode in ("max", "min")
+    if task.metric == "accuracy":
+        assert task.mode == "max" and 0 < task.target <= 1
+    assert task.target > 0
+    space = task.space
+    assert list(space.epochs) == sorted(space.epochs) and space.default_epochs in space.epochs
+    assert callable(space.build) and callable(space.load_data)
+    assert space.batch_size > 0 and 0 < space.validation_split < 1
+    assert task.calibration and "TODO" not in task.calibration
+
+
+def test_mutate_is_told_the_metric_only_when_it_is_not_the_accuracy():
+    assert task_named("lstm_digits").for_mutate().metric_args() == []
+    loss = [task for task in TASKS if task.mode == "min"]
+    assert loss, "the suite has a task judged by a loss"
+    assert loss[0].for_mutate().metric_args() == ["--metric", loss[0].metric, "--mode", "min"]
+
+
+def test_the_old_rules_variant_names_rules_that_still_exist():
+    assert set(search_runs.OLD_RULES) <= set(DEFAULT_ORDER)
+    flags = search_runs.MUTATE_VARIANTS["old-rules"]
+    assert flags[::2] == ("--rule",) * 6 and flags[1::2] == search_runs.OLD_RULES
+    assert search_runs.label("mutate", "old-rules") == "mutate (old-rules)"
+    assert search_runs.label("mutate", "no-prune") == "mutate --no-prune"
+
+
+# -- reached, best, first reached ----------------------------------------------------------------
+
+
+def test_a_loss_target_is_reached_from_below():
+    assert search_space.reached(47.9, 48.0, "min") and not search_space.reached(48.1, 48.0, "min")
+    assert search_space.reached(0.949999988, 0.95) and not search_space.reached(None, 0.95)
+    assert search_runs.best_of([50.0, None, 45.0], "min") == 45.0
+    assert search_runs.best_of([0.5, None, 0.7], "max") == 0.7
+    assert search_runs.best_of([None], "max") is None
+
+
+def test_mutate_counts_a_loss_target_on_from_scratch_values_only():
+    path = [
+        {"decision": "baseline", "start": "cold", "counts": 140.0},
+        {"decision": "accepted", "start": "warm", "counts": 47.0},  # an estimate
+        {"decision": "confirm", "start": "cold", "counts": 46.5},
+    ]
+    assert search_runs.first_reached(path, 48.0, "min") == 2
+    assert search_runs.first_reached(path, 40.0, "min") is None
+
+
+def test_a_kerastuner_target_is_met_at_the_earliest_epoch_or_trial():
+    events = [
+        {"event": "start", "at": 5.0},
+        {"event": "trial", "at": 10.0, "test_value": 0.9, "epochs_trained": 5, "seconds": 4.0},
+        {
+            "event": "met",
+            "target": 0.95,
+            "at": 14.0,
+            "test_value": 0.96,
+            "epoch": 3,
+            "seconds": 3.0,
+            "params": 1000,
+            "seconds_per_epoch": 0.5,
+        },
+        {"event": "trial", "at": 30.0, "test_value": 0.97, "epochs_trained": 20, "seconds": 19.0},
+    ]
+    hit = search_runs.kerastuner_hit(events, 0.95, "max")
+    assert hit["at"] == 14.0 and hit["params"] == 1000
+    assert [t["epochs_trained"] for t in hit["trials"]] == [5, 3]  # the part of trial 2 that ran
+    assert search_runs.kerastuner_hit(events, 0.97, "max")["at"] == 30.0  # no met line for it
+    assert search_runs.kerastuner_hit(events, 0.99, "max") is None
+
+
+def test_a_saved_models_parameters_leave_out_the_optimizer_and_seeds():
+    assert not search_runs.is_state("layers/dense/vars/0")
+    assert not search_runs.is_state("hidden/vars/0")  # a subclassed model's attribute
+    assert search_runs.is_state("optimizer/vars/3")
+    assert search_runs.is_state("layers/dropout/seed_generator/vars/0")
+    assert search_runs.params_of(Path("/nonexistent"), 1) is None
+
+
+# -- the summaries -------------------------------------------------------------------------------
+
+
+def test_geometric_mean_and_median():
+    assert suite_report.geometric_mean([1.0, 4.0]) == pytest.approx(2.0)
+    assert suite_report.geometric_mean([0.5, math.inf]) == math.inf
+    assert suite_report.geometric_mean([]) is None
+    with pytest.raises(ValueError):
+        suite_report.geometric_mean([0.0, 1.0])
+    assert suite_report.median_of([3, None, 1, 2]) == 2
+    assert suite_report.median_of([None]) is None
+
+
+def test_ratio_to_the_best_anchor():
+    assert suite_report.ratio(10.0, 40.0) == 0.25
+    assert suite_report.ratio(math.inf, 40.0) == math.inf  # mutate missed, an anchor did not
+    assert suite_report.ratio(10.0, math.inf) is None  # no anchor reached it: no ratio
+    assert suite_report.ratio(None, 40.0) is None
+
+
+def test_a_task_row_takes_medians_over_seeds_with_misses_as_infinite():
+    runs = [
+        run("mutate", 1, 10.0, "full", params=500, seconds_per_epoch=0.2),
+        run("mutate", 2, 20.0, "full", params=700, seconds_per_epoch=0.4),
+        run("mutate", 3, None, "full"),
+        run("mutate", 1, None, "old-rules"),
+        *(run("random", s, w, params=9000) for s, w in ((1, 40.0), (2, 50.0), (3, 60.0))),
+        *(run("hyperband", s, None) for s in (1, 2, 3)),
+    ]
+    row = suite_report.task_row("lstm_digits", 0.95, runs)
+    mutate = row["methods"]["mutate"]
+    assert (mutate["wall"], mutate["misses"], mutate["reached"]) == (20.0, 1, 2)
+    assert (mutate["params"], mutate["seconds_per_epoch"]) == (600, pytest.approx(0.3))
+    assert row["methods"]["mutate old-rules"]["wall"] == math.inf
+    assert row["methods"]["hyperband"]["misses"] == 3
+    assert row["best_anchor"] == "random" and row["ratio"] == pytest.approx(0.4)
+    assert row["goal"]["met"] is True
+    missed = suite_report.task_row(
+        "t", 0.95, [run("mutate", 1, None, "full"), run("random", 1, 9.0)]
+    )
+    overall = suite_report.overall([row, missed])
+    assert overall["geometric_mean"] == math.inf and overall["goal_met_tasks"] == 1
+    assert suite_report.json_rows([missed])[0]["ratio"] is None  # JSON has no infinity
+
+
+def test_the_table_prints_when_every_method_missed(capsys):
+    rows = [
+        suite_report.task_row(
+            "lstm_digits", 0.95, [run("mutate", 1, None, "full"), run("random", 1, None)]
+        )
+    ]
+    suite_report.print_table(rows, ["mutate", "random"])
+    suite_report.print_sizes(rows, ["mutate", "random"])
+    suite_report.print_overall(suite_report.overall(rows))
+    out = capsys.readouterr().out
+    assert "miss (0/1)" in out and "lstm_digits" in out and "over 0 of 1 task(s): -" in out
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_quick_is_a_short_run_and_seed_zero_is_refused(capsys):
+    args = bench_suite.parse(["--quick", "--tasks", "lstm_digits"])
+    assert args.seeds == [1] and args.methods == ["mutate", "random"]
+    assert args.variants == ["full", "old-rules"] and [t.name for t in args.tasks] == [
+        "lstm_digits"
+    ]
+    assert bench_suite.columns(args) == ["mutate", "mutate old-rules", "random"]
+    assert len(bench_suite.parse([]).tasks) == len(TASKS)
+    with pytest.raises(SystemExit):
+        bench_suite.parse(["--seeds", "0"])
+    assert "KerasTuner takes it as no seed" in capsys.readouterr().err
