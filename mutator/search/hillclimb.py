@@ -23,7 +23,11 @@
    number is what counts. If it falls short of the target, the climb goes on from it. A child
    of a parent that trained fast (`warm_after`) trains cold: it costs about what a warm one
    does, needs no confirm, and one that reaches the target ends its round at once.
-5. Stop at the target, at the trial or time budget, or when nothing is left to try.
+   With noise measured (`noise_runs`, `mutator.search.noise`), the best's script also trains
+   with its seeds moved on cores a round leaves free, a gain must clear the measured band, and
+   one inside it is trained again with another seed (a recheck) before it counts.
+5. Stop at the target, at the trial or time budget, or when nothing is left to try; with
+   `final_runs`, train the best that many more times with other seeds for its spread.
 Every decision is a ledger line, written when its round ends, so a killed run resumes where it
 stopped (see `rounds`).
 """
