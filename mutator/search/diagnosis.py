@@ -6,8 +6,9 @@ The conditions, checked in this order, each name the roads they call for; every 
 its road (`rules._rule`), so a new rule joins the diagnosis by its declaration alone:
 
 - diverging: the training loss went NaN, ended above where it began, or jumps up and down by
-  more than `JUMPY` of its level: the steps are too big, so the "steadier" road first (a lower
-  learning rate, a larger batch);
+  more than `JUMPY` of its level; or, far below the target, it blew up in its first epoch or
+  goes up as often as down once stalled: the steps are too big, so the "steadier" road first
+  (a lower learning rate, a larger batch);
 - over-fitting: training accuracy is high while validation trails it by a clear gap
   (train 0.99, val 0.90): the regularising road first (`add_dropout`), then training length,
   capacity last;
@@ -60,6 +61,8 @@ GAP = 0.05  # train above validation by this much, with train high: the model ov
 HIGH = 0.95  # what "train high" means, when there is no target
 SLOW = 0.02  # a training loss that falls less than this share of itself per epoch hardly falls
 JUMPY = 0.10  # a training loss that rises by this share of itself, more than once, oscillates
+BLOWN_UP = 20.0  # a first epoch's loss this many times where it settled: the steps blew up
+WOBBLE = 0.01  # a later epoch's loss above the one before by this share counts as going up
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,12 @@ def diagnose(
     `warm`: the history is a warm start's, which began where its parent ended; its loss has
     little left to lose, so how slowly it fell says nothing of the learning rate.
     """
-    if (diverging := _diverging(history.get("loss") or [])) is not None:
-        return Diagnosis(DIVERGING, f"diverging: {diverging}: a smaller step")
     train = _last(history, "accuracy", "acc")
+    far_below = (
+        train is not None and target is not None and mode == "max" and train < target - FAR_BELOW
+    )
+    if (diverging := _diverging(history.get("loss") or [], far_below)) is not None:
+        return Diagnosis(DIVERGING, f"diverging: {diverging}: a smaller step")
     val = _last(history, "val_accuracy", "val_acc")
     if train is not None:
         ceiling = target if target is not None and mode == "max" else HIGH
@@ -135,7 +141,7 @@ def diagnose(
         # No validation data: the training curve tells under-training as well.
         rising = _rising(history, "accuracy", +1, margin) or _rising(history, "acc", +1, margin)
         curve = "train"
-    if train is not None and target is not None and mode == "max" and train < target - FAR_BELOW:
+    if far_below:
         line = f"under-fitting: train accuracy {train:.2f} is far below the target {target:g}"
         fall = None if warm else _fall_per_epoch(history)
         if fall is not None and fall < SLOW:
@@ -184,12 +190,15 @@ def order(names: list[str], diagnosis: Diagnosis, roads: Mapping[str, str]) -> l
     return sorted(names, key=rank)
 
 
-def _diverging(losses: Sequence[float | None]) -> str | None:
+def _diverging(losses: Sequence[float | None], far_below: bool = False) -> str | None:
     """Why the training loss says the steps are too big, or None.
 
     A NaN or infinite loss; a last epoch above the first; or, over three epochs or more, a loss
     that rose by more than `JUMPY` of its level at least twice (noise near convergence moves a
-    few percent, not tens).
+    few percent, not tens). For a model far below its target (`far_below`), also: a first epoch
+    that blew up (its loss `BLOWN_UP` times where the loss settled: Adam at 3.0 went 4840 ->
+    0.7), or a loss that stalled and goes up as often as down in its later epochs, by more than
+    `WOBBLE` of itself (steps that overshoot instead of descend).
     """
     if any(v is None or not math.isfinite(v) for v in losses):
         return "the training loss is NaN or infinite"
@@ -201,6 +210,16 @@ def _diverging(losses: Sequence[float | None]) -> str | None:
     jumps = sum(1 for a, b in zip(values, values[1:], strict=False) if b > a * (1 + JUMPY))
     if len(values) >= 3 and jumps >= 2:
         return f"the training loss rose {jumps} times in {len(values)} epochs"
+    if not far_below:
+        return None
+    settled = min(values)
+    if settled > 0 and values[0] >= BLOWN_UP * settled and len(values) >= 3:
+        return f"the training loss began at {values[0]:.3g}, {values[0] / settled:.0f}x where it settled"
+    later = values[len(values) // 2 :]
+    steps = list(zip(later, later[1:], strict=False))
+    ups = sum(1 for a, b in steps if b > a * (1 + WOBBLE))
+    if len(later) >= 4 and ups * 2 >= len(steps):
+        return f"the training loss went up {ups} times in its last {len(steps)} epochs"
     return None
 
 

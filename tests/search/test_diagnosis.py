@@ -198,3 +198,27 @@ def test_without_a_target_a_weak_model_is_only_under_trained():
 )
 def test_loss_only_histories_are_read_from_the_loss_curves(history, kind):
     assert diagnose(history, 0.1, "min").kind == kind
+
+
+ADAM_AT_3 = {  # fast_lr_wine's first epochs: blown up, then a plateau that wobbles
+    "accuracy": [0.53, 0.75, 0.77, 0.63, 0.60, 0.59, 0.59, 0.61, 0.67, 0.67, 0.67, 0.67],
+    "loss": [4840.0, 555.8, 284.5, 1.23, 1.17, 0.86, 0.88, 0.73, 0.78, 0.70, 0.73, 0.72],
+}
+
+
+def test_a_first_epoch_that_blew_up_far_below_the_target_is_divergence():
+    found = diagnose(ADAM_AT_3, 0.95, "max")
+    assert found.kind == DIVERGING and "began at 4.84e+03" in found.line
+    assert order(WITH_NEW, found)[:2] == ["lower_learning_rate", "larger_batch"]
+
+
+def test_a_stalled_loss_that_goes_up_as_often_as_down_is_divergence():
+    wobbling = {"accuracy": [0.6] * 8, "loss": [0.9, 0.8, 0.75, 0.74, 0.76, 0.73, 0.75, 0.77]}
+    found = diagnose(wobbling, 0.95, "max")
+    assert found.kind == DIVERGING and "went up 2 times in its last 3 epochs" in found.line
+    # near the target the same wobble is noise around convergence, not divergence
+    assert diagnose({**wobbling, "accuracy": [0.94] * 8}, 0.95, "max").kind != DIVERGING
+    # a model that learnt fast (its first epoch far above where it ends) is not diverging
+    assert diagnose({"accuracy": [0.5, 0.9, 0.96], "loss": [2.3, 0.3, 0.05]}, 0.95, "max").kind != (
+        DIVERGING
+    )
