@@ -77,8 +77,10 @@ def decide(
     round_number: int,
     settings: TuneSettings,
 ) -> list[TrialRecord]:
-    """The round's records: the best candidate that beats the best by the margin is accepted,
-    the others reverted (a confirm that reached the target leaves every candidate reverted)."""
+    """The round's records: the best candidate that beats the best by the margin (and, with
+    noise measured, clears its band) is accepted, the others reverted; the best of those inside
+    the band is marked for a recheck; a confirm that reached the target leaves every candidate
+    reverted."""
     margin = settings.min_improvement
     values = [o.result.value if o.result.status == "ok" else None for o in outcomes]
     pruned = [(o.result.metrics or {}).get("pruned") for o in outcomes]
