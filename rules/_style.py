@@ -6,6 +6,7 @@ import libcst as cst
 
 from mutator.engine.callargs import find_arg, tidy_call
 from mutator.engine.model_view import Layer, ModelView
+from mutator.engine.walk import walk
 
 
 def in_model(layer: Layer) -> str:
@@ -81,3 +82,27 @@ def clone(layer: Layer, drop_keywords: frozenset[str]) -> cst.Call:
     if layer.written_base is not None:
         call = call.with_changes(func=cst.parse_expression(layer.written_base))
     return call
+
+
+class _NameReads:
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def shared_with_layers(view: ModelView, names: tuple[str, ...]) -> str | None:
+    """Why changing one of `names` (the names followed to a training setting) would change the
+    model too, because a layer's arguments read it; None when none does."""
+    if not names:
+        return None
+    reads = _NameReads()
+    for layer in view.layers:
+        if layer.call is not None:
+            for arg in layer.call.args:
+                walk(arg.value, reads)
+    shared = sorted(set(names) & reads.names)
+    if not shared:
+        return None
+    return f"{shared[0]} also sets a layer's arguments; changing it would change the model"

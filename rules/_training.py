@@ -18,7 +18,7 @@ from mutator.engine.callargs import insert_after, integer, literal_number
 from mutator.engine.candidate import Candidate, Edit, InsertStatements, Proposal, Replace, Skip
 from mutator.engine.model_view import ModelView, OptimizerSite
 from mutator.engine.training_sites import format_rate
-from mutator.engine.walk import walk
+from rules._style import shared_with_layers
 
 
 class CannotWrite(Exception):
@@ -34,7 +34,7 @@ def rate_change(
         return [Skip(rule, 0, f"{view.name} is neither compiled nor trained here")]
     if site.kind == "unresolved":
         return [Skip(rule, 0, site.detail)]
-    shared = _shared_with_layers(view, site.names)
+    shared = shared_with_layers(view, site.names)
     if shared is not None:
         return [Skip(rule, 0, shared)]
     if site.kind == "expression" and site.node is not None:
@@ -141,7 +141,7 @@ def batch_change(
     if site.value is None:
         computed = site.detail.removesuffix(", computed")
         return [Skip(rule, 0, f"{computed} is computed: a computed batch size is not changed")]
-    shared = _shared_with_layers(view, site.names)
+    shared = shared_with_layers(view, site.names)
     if shared is not None:
         return [Skip(rule, 0, shared)]
     old = site.value
@@ -166,26 +166,3 @@ def _keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
 def _with_first_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
     """`call` with `name=value` as its first argument (all others are keywords here)."""
     return call.with_changes(args=insert_after(call.args, -1, [_keyword(name, value)]))
-
-
-class _NameReads:
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
-def _shared_with_layers(view: ModelView, names: tuple[str, ...]) -> str | None:
-    """Why changing one of `names` would change the model too, or None."""
-    if not names:
-        return None
-    reads = _NameReads()
-    for layer in view.layers:
-        if layer.call is not None:
-            for arg in layer.call.args:
-                walk(arg.value, reads)
-    shared = sorted(set(names) & reads.names)
-    if not shared:
-        return None
-    return f"{shared[0]} also sets a layer's arguments; changing it would change the model"

@@ -10,8 +10,8 @@ import libcst as cst
 from mutator.engine.callargs import insert_after, integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.model_view import EpochsSite, ModelView
-from mutator.engine.walk import walk
 from rules._rule import Example, Road, WarmMapping
+from rules._style import shared_with_layers
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Dense\n"
 _MODEL = _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n"
@@ -50,7 +50,9 @@ class MoreEpochs:
             "EPOCHS = 6  # keep small\n" + _MODEL + "model.fit(x, y, epochs=EPOCHS)\n",
         ),
         Example(_MODEL + "model.fit(x, y)\n", _MODEL + "model.fit(x, y, epochs=2)\n"),
-        Example(_MODEL + "model.fit(x, y, nb_epoch=10)\n", _MODEL + "model.fit(x, y, nb_epoch=20)\n"),
+        Example(
+            _MODEL + "model.fit(x, y, nb_epoch=10)\n", _MODEL + "model.fit(x, y, nb_epoch=20)\n"
+        ),
         Example(
             _MODEL + "model.fit(x, y, epochs=int(math.ceil(12 / n)))\n",
             _MODEL + "model.fit(x, y, epochs=int(math.ceil(12 / n)) * 2)\n",
@@ -63,11 +65,15 @@ class MoreEpochs:
         ),
         Example(
             "defaults = dict(epochs=27, lr=0.1)\nconfig = Config(**defaults)\n"
-            + _MODEL + "model.fit(x, y, epochs=config.epochs)\n",
+            + _MODEL
+            + "model.fit(x, y, epochs=config.epochs)\n",
             "defaults = dict(epochs=54, lr=0.1)\nconfig = Config(**defaults)\n"
-            + _MODEL + "model.fit(x, y, epochs=config.epochs)\n",
+            + _MODEL
+            + "model.fit(x, y, epochs=config.epochs)\n",
         ),
-        Example(_MODEL + "model.fit(x, y, epochs=500)\n", _MODEL + "model.fit(x, y, epochs=1000)\n"),
+        Example(
+            _MODEL + "model.fit(x, y, epochs=500)\n", _MODEL + "model.fit(x, y, epochs=1000)\n"
+        ),
     )
     no_match: ClassVar[tuple[str, ...]] = (
         _MODEL,
@@ -85,15 +91,9 @@ class MoreEpochs:
             return self._multiply(view, site)
         if site.value is None:
             return [Skip(self.name, 0, site.detail)]
-        shared = sorted(set(site.names) & _names_read_by_layers(view))
-        if shared:
-            return [
-                Skip(
-                    self.name,
-                    0,
-                    f"{shared[0]} also sets a layer's arguments; changing it would change the model",
-                )
-            ]
+        shared = shared_with_layers(view, site.names)
+        if shared is not None:
+            return [Skip(self.name, 0, shared)]
         old = site.value
         cap = self.cap(old)
         new = min(old + self.step if self.step else old * self.factor, cap)
@@ -122,7 +122,6 @@ class MoreEpochs:
             )
         ]
 
-
     def cap(self, current: int) -> int:
         if self.max_epochs is not None:
             return self.max_epochs
@@ -139,15 +138,15 @@ class MoreEpochs:
             and (times := literal_int(node.right)) is not None
         ):
             if times * by > self.cap_factor:
-                return [Skip(self.name, 0, f"epochs already x{times}: at the cap x{self.cap_factor}")]
+                return [
+                    Skip(self.name, 0, f"epochs already x{times}: at the cap x{self.cap_factor}")
+                ]
             new: cst.BaseExpression = node.with_changes(right=integer(times * by))
             by = times * by
         else:
             operand = node
             if isinstance(node, cst.BinaryOperation | cst.UnaryOperation):
-                operand = node.with_changes(
-                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
-                )
+                operand = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
             new = cst.BinaryOperation(
                 operand,
                 cst.Multiply(cst.SimpleWhitespace(" "), cst.SimpleWhitespace(" ")),
@@ -163,20 +162,3 @@ class MoreEpochs:
                 (Replace(node, new),),
             )
         ]
-
-
-class _NameReads:
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
-def _names_read_by_layers(view: ModelView) -> set[str]:
-    reads = _NameReads()
-    for layer in view.layers:
-        if layer.call is not None:
-            for arg in layer.call.args:
-                walk(arg.value, reads)
-    return reads.names
