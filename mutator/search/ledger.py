@@ -144,12 +144,22 @@ def final_best(records: list[TrialRecord]) -> FinalBest | None:
     return None if best is None else FinalBest(best, value, confirmed)
 
 
+def from_scratch(record: TrialRecord) -> bool:
+    """Whether the record's value is what its script reaches when run as it is (at its seed):
+    trained cold to its last epoch. A rechecked change's first run counts too."""
+    return (
+        record.status == "ok"
+        and record.value is not None
+        and record.start != "warm"
+        and not record.pruned
+    )
+
+
 def _runs_of(records: list[TrialRecord], sha: str) -> list[float]:
     """The from-scratch values of the script `sha` at each seed offset it ran with."""
     by_offset: dict[int, float] = {}
     for r in records:
-        cold = r.start != "warm" and not r.pruned and r.status == "ok" and r.value is not None
-        if r.sha256 == sha and cold:  # a rechecked change's first run counts too
+        if r.sha256 == sha and from_scratch(r):
             by_offset[r.seed_offset] = float(r.value)  # type: ignore[arg-type]
     return [by_offset[k] for k in sorted(by_offset)]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mutator.search import steps
-from mutator.search.ledger import TrialRecord, sha256
+from mutator.search.ledger import TrialRecord, from_scratch, sha256
 from mutator.training.warm_plan import RETRAIN, TRANSFER, warm_mode
 from rules import warm_mappings
 
@@ -186,7 +186,7 @@ def absorb(
                 state.best_value = sum(runs.values()) / len(runs)
             continue
         if (record.noise or {}).get("verdict") == "recheck" and record.value is not None:
-            state.recheck = Recheck(record.id, record.value, _from_scratch(record))
+            state.recheck = Recheck(record.id, record.value, from_scratch(record))
         if record.decision == "baseline":
             if record.status != "ok":
                 continue  # a failed baseline (e.g. killed by the OOM killer) is run again
@@ -233,23 +233,12 @@ def absorb(
         state.runner_up = runner_up(records, accepted, before, sign)
 
 
-def _from_scratch(record: TrialRecord) -> bool:
-    """Whether the record's value is what its script reaches when run as it is (at its seed)."""
-    return (
-        record.status == "ok"
-        and record.value is not None
-        and record.start != "warm"
-        and not record.pruned
-        and record.decision in ("baseline", "accepted", "rejected", *MEASURES)
-    )
-
-
 def _count_run(state: SearchState, record: TrialRecord) -> None:
     """A from-scratch value joins its script's runs; a noise trial is counted."""
     state.last_offset = max(state.last_offset, record.seed_offset)
     if record.decision == "noise":
         state.noise_trials += 1
-    if _from_scratch(record):
+    if from_scratch(record):
         state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)
 
 
