@@ -117,7 +117,7 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     tune.add_argument(
         "--noise-runs",
         type=int,
-        help="runs of the best with other seeds that measure the noise, e.g. 2; 0: off (0)",
+        help="runs of the best with other seeds that measure the noise; 0: off (1)",
     )
     tune.add_argument(
         "--final-runs",

@@ -25,10 +25,9 @@ class TuneSettings:
     min_improvement: float = 0.001
     # Noise: the baseline's script (later the best's) trained again with other seeds, this many
     # times in all, on cores a round leaves free; a gain must clear `noise_multiple` sds of the
-    # difference of two runs (mutator.search.noise). 0 runs (the default for now: on weak small
-    # models the band measured from so few runs refuses real gains, BENCHMARKS.md): the margin
-    # alone decides.
-    noise_runs: int = 0
+    # difference of two runs (mutator.search.noise), and a pruned candidate may trail the
+    # best's curve by one band. 0: off, the margin alone decides.
+    noise_runs: int = 1
     noise_multiple: float = 2.0
     # The final figure with its spread: best.py trained this many more times, with other seeds,
     # when the search ends (0: the best's one from-scratch value stands alone).

@@ -89,7 +89,13 @@ def decide(
     judged = [_judged_value(item, values[i]) for i, item in enumerate(planned)]
     band = _band(state, planned, values, settings)
     verdicts = [
-        noise.verdict(_gain(v, best, sign), band, margin, rechecked=item.kind == "recheck")
+        noise.verdict(
+            _gain(v, best, sign),
+            band,
+            margin,
+            rechecked=item.kind == "recheck",
+            reaches_target=reached(v, settings.target, state.mode),
+        )
         if item.judged and not pruned[i]  # a trial stopped as hopeless is never accepted
         else None
         for i, (item, v) in enumerate(zip(planned, judged, strict=True))
@@ -166,12 +172,22 @@ def decide(
                     else None
                 ),
                 seed_offset=item.seed_offset,
+                examples=_examples(result),
                 noise=_noise_note(
                     item, verdicts[index], judged[index], best, sign, band, index == recheck
                 ),
             )
         )
     return records
+
+
+def _examples(result: TrialResult) -> int | None:
+    """How many examples the trial's metric was measured on: evaluate's, unless the metric is
+    a validation figure (`val_*`), whose data the harness does not count."""
+    count = (result.metrics or {}).get("evaluated_examples")
+    if not isinstance(count, int) or (result.metric or "").startswith("val_"):
+        return None
+    return count
 
 
 def _judged_value(item: Planned, value: float | None) -> float | None:
@@ -199,7 +215,9 @@ def _band(
             runs.setdefault(sha, {})[item.seed_offset] = value
         if item.kind == "baseline" and value is not None:
             runs.setdefault(sha256(item.source), {})[0] = value
-    return noise.measure(runs, settings.noise_multiple, level=state.best_value)
+    return noise.measure(
+        runs, settings.noise_multiple, level=state.best_value, examples=state.examples
+    )
 
 
 def _noise_note(
@@ -216,7 +234,10 @@ def _noise_note(
         return None
     rechecked = item.kind == "recheck"
     gain = sign * (value - best)
-    if verdict == noise.ACCEPT:
+    threshold = band.band(2) if rechecked else band.at_once()
+    if verdict == noise.ACCEPT and gain <= threshold:
+        why = "inside the noise band, but at the target: a from-scratch run decides"
+    elif verdict == noise.ACCEPT:
         why = "a gain beyond the noise band"
     elif rechecked_next:
         why = "inside the noise band: trained again with another seed next round"
@@ -228,7 +249,7 @@ def _noise_note(
         why = "no gain beyond min_improvement"
     note = {
         "gain": round(gain, 6),
-        "band": round(band.band(2) if rechecked else band.at_once(), 6),
+        "band": round(threshold, 6),
         "sd": round(band.sd, 6),
         "df": band.df,
         "verdict": "recheck"

@@ -1,21 +1,24 @@
 """The hill-climb (seed 002's tweaker.py, generalised), as a state machine rebuilt from the ledger.
 
 1. Train the script as pushed: the baseline is the best so far.
-2. Propose candidates on the best source, in rule order; the next `parallel` not yet refused are
-   trained side by side, one round (the first candidate of each rule before a second of any).
-   The order is the best trial's diagnosis (`diagnosis`): under-fitting puts capacity first
-   (and while the curve still rises, capacity and more epochs as one joint change ahead of
-   the capacity change alone: `_joint`), under-training epochs, over-fitting a regularising
-   rule. A rule that just gained much takes a bigger step (`steps`: filters x2 -> x4 -> x8),
-   one that failed comes back to its own.
+2. Propose candidates on the best source, in rule order; up to `parallel` not yet refused are
+   trained side by side, one round (the first candidate of each rule before a second of any),
+   laid out by `plan.plan_round`: its docstring lists what comes first, and what waits when
+   there are fewer cores or trials left than candidates. The order is the best trial's
+   diagnosis (`diagnosis`): under-fitting puts capacity first (and while the curve still
+   rises, capacity and more epochs as one joint change ahead of the capacity change alone:
+   `_joint`), under-training epochs, over-fitting a regularising rule. A rule that just gained
+   much takes a bigger step (`steps`: filters x2 -> x4 -> x8), one that failed comes back to
+   its own.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
    accepted, and its rule is pushed again; the others are reverted. The runner-up, a beaten
    change that gained at least half of what the winner did (`state.RunnerUp`), comes back in
-   the next round right after the winner's rule, at the step it was tried at: two measured
-   gains usually add up (filters 4 -> 32 won, epochs 2 -> 16 beside it; both together reach
-   0.98). Another that improved but was beaten may be tried again later (after the untried
-   ones); one that did not improve is never tried again at the same (rule, site, params), nor
-   a joint change at the same parts.
+   the next round right after the winner's rule, at the step it was tried at, and no guess
+   takes its seat when the round is short of room: two measured gains usually add up
+   (filters 4 -> 32 won, epochs 2 -> 16 beside it; both together reach 0.98). Another that
+   improved but was beaten may be tried again later (after the untried ones); one that did
+   not improve is never tried again at the same (rule, site, params), nor a joint change at
+   the same parts.
 4. A child starts from its parent's weights where that is sound (`warm.json`, see
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is
@@ -43,7 +46,7 @@ from typing import Protocol
 from mutator import api
 from mutator.engine.candidate import Candidate
 from mutator.errors import MutatorError
-from mutator.search import steps
+from mutator.search import plan, steps
 from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.decide import Planned, decide, now
 from mutator.search.diagnosis import (
@@ -70,9 +73,6 @@ from mutator.search.state import (
 from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
 from mutator.training.warm_plan import WARM_FILE
-
-# A warm estimate this close to the target has its from-scratch confirm run beside the round.
-CONFIRM_NEAR = 0.03
 
 __all__ = [
     "BaselineFailedError",
@@ -138,8 +138,8 @@ class HillClimb:
         state = SearchState(best_source=original)
         rounds: dict[object, list[TrialRecord]] = {}
         for record in records:  # a ledger from before rounds: each trial its own round
-            rounds.setdefault(record.round if record.round is not None else f"t{record.id}", [])
-            rounds[record.round if record.round is not None else f"t{record.id}"].append(record)
+            key = record.round if record.round is not None else f"t{record.id}"
+            rounds.setdefault(key, []).append(record)
         for members in rounds.values():
             absorb(
                 state,
@@ -176,19 +176,18 @@ class HillClimb:
         if missing and outcome.state.best_id is not None:
             records = list(outcome.records)
             state = outcome.state
-            planned = []
-            for offset in range(missing):
-                planned.append(
-                    Planned(
-                        len(records) + 1 + offset,
-                        "final",
-                        state.best_source,
-                        f"final: trial {state.best_id}'s script again with other seeds, "
-                        "for the spread of its figure",
-                        cold_reason="final: from scratch, with other seeds",
-                        seed_offset=state.last_offset + 1 + offset,
-                    )
+            planned = [
+                Planned(
+                    len(records) + 1 + offset,
+                    "final",
+                    state.best_source,
+                    f"final: trial {state.best_id}'s script again with other seeds, "
+                    "for the spread of its figure",
+                    cold_reason="final: from scratch, with other seeds",
+                    seed_offset=state.last_offset + 1 + offset,
                 )
+                for offset in range(missing)
+            ]
             for start in range(0, len(planned), self.parallel):  # a core each, as a round
                 records += self._round(state, planned[start : start + self.parallel])
             return replace(outcome, records=records)
@@ -217,12 +216,11 @@ class HillClimb:
                 records += self._baseline(state, original, len(records) + 1)
                 continue
             reason = self._stop_reason(state)
-            if reason == "max_trials" and state.recheck is not None:
+            first = self._rechecked(state) if reason == "max_trials" else None
+            if first is not None:
                 # the budget's last change fell inside the noise band: judge it before the end
-                recheck = self._recheck(state, len(records) + 1)
-                if recheck is not None:
-                    records += self._round(state, [recheck])
-                    continue
+                records += self._round(state, [self._recheck(state, len(records) + 1, first)])
+                continue
             needs_confirm = not state.best_confirmed and (
                 reached(state.best_value, self.settings.target, state.mode)
                 or reason in ("max_trials", "exhausted")
@@ -236,47 +234,18 @@ class HillClimb:
                 source, whose = state.best_source, f"trial {state.best_id}'s"
                 records += self._round(state, [self._noise(state, len(records) + 1, source, whose)])
                 continue
-            planned = self._candidates(state, len(records) + 1)
+            planned = self._next_round(state, len(records) + 1)
             if not planned:
                 if not state.best_confirmed:
                     records += self._round(state, [self._confirm(state, len(records) + 1)])
                     continue
                 return Outcome("exhausted", state, records, self.ledger.root)
-            if self._confirm_alongside(state, planned):
-                confirm = self._confirm(state, len(records) + 1)
-                shifted = [replace(item, id=item.id + 1) for item in planned]
-                planned = [confirm, *shifted[: max(1, self.parallel - 1)]]
-            if (
-                len(planned) < self.parallel
-                and state.best_confirmed
-                and state.noise_trials < self.settings.noise_runs
-            ):
-                whose = f"trial {state.best_id}'s"
-                planned.append(self._noise(state, planned[-1].id + 1, state.best_source, whose))
             records += self._round(state, planned)
 
     def _noise_first(self, state: SearchState) -> bool:
         """One trial alone would measure the noise: only when no core is ever free for it
         (one trial at a time) and nothing has measured it yet; a gain then needs a band."""
         return self.parallel == 1 and self.settings.noise_runs > 0 and state.noise_trials == 0
-
-    def _confirm_alongside(self, state: SearchState, planned: Sequence[Planned]) -> bool:
-        """Whether the round also retrains the best from scratch, beside its candidates.
-
-        When the best is an estimate and a core would idle, or when the estimate is near the
-        target (warm estimates run a little low: a confirm may already reach it), the confirm
-        costs no extra wall time and can end the search a round earlier. An estimate of a
-        capacity change (`state.best_transferred`) is confirmed in the next round wherever it
-        stands: it trained a share of its epochs from mapped weights and runs furthest low
-        (filters 4 -> 32 with epochs 2 -> 16: 0.93 warm, 0.98 from scratch), and a climb that
-        builds on it spends its rounds on what the script already reaches.
-        """
-        if state.best_confirmed or self.parallel < 2:
-            return False
-        if len(planned) < self.parallel or state.best_transferred:
-            return True
-        gap = self._gap(state)
-        return gap is not None and gap <= CONFIRM_NEAR
 
     def _stop_reason(self, state: SearchState) -> str | None:
         if (
@@ -319,12 +288,13 @@ class HillClimb:
             seed_offset=offset,
         )
 
-    def _recheck(self, state: SearchState, trial_id: int) -> Planned | None:
-        """The change whose gain fell inside the noise band, trained again with another seed."""
+    def _rechecked(self, state: SearchState) -> TrialRecord | None:
+        """The first run of the change whose gain fell inside the noise band, if one is due."""
         pending = state.recheck
-        first = next((r for r in self.ledger.records() if pending and r.id == pending.trial), None)
-        if pending is None or first is None:
-            return None
+        return next((r for r in self.ledger.records() if pending and r.id == pending.trial), None)
+
+    def _recheck(self, state: SearchState, trial_id: int, first: TrialRecord) -> Planned:
+        """The change whose gain fell inside the noise band, trained again with another seed."""
         source = (self.ledger.trial_dir(first.id) / self.script.name).read_text(encoding="utf-8")
         return Planned(
             trial_id,
@@ -334,7 +304,7 @@ class HillClimb:
             diff=first.diff,
             cold_reason="recheck: from scratch, with other seeds",
             seed_offset=state.last_offset + 1,
-            recheck=pending,
+            recheck=state.recheck,
             replay=first,
         )
 
@@ -348,12 +318,9 @@ class HillClimb:
             cold_reason="confirm: from scratch",
         )
 
-    def _candidates(self, state: SearchState, first_id: int) -> list[Planned]:
-        """The next round: up to `parallel` candidates on the best (edits refer to its script)."""
-        recheck = self._recheck(state, first_id)
-        room = max(1, min(self.parallel, self.settings.max_trials - state.trials))
-        if recheck is not None:  # it takes a core of the round, not a trial of the budget
-            first_id, room = first_id + 1, min(room, self.parallel - 1)
+    def _next_round(self, state: SearchState, first_id: int) -> list[Planned]:
+        """The next round on the best (edits refer to its script), as `plan.plan_round` lays
+        it out from the proposals, the runner-up and the joint change computed here."""
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         diagnosis = self.diagnosis(state)
         rules = self.rules
@@ -366,44 +333,68 @@ class HillClimb:
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
         proposed = {rule.name: self._proposals(script, rule, state) for rule in rules}
         names = order([name for name, mine in proposed.items() if mine], diagnosis, self.roads)
-        if state.push_rule is not None:
-            names.sort(key=lambda name: name != state.push_rule)
-        fresh = [
-            [c for c in proposed[n] if address_key(c.address()) not in state.beaten] for n in names
-        ]
+        fresh = {
+            n: [c for c in proposed[n] if address_key(c.address()) not in state.beaten]
+            for n in names
+        }
         deferred = [
             [c for c in proposed[n] if address_key(c.address()) in state.beaten] for n in names
         ]
-        chosen = [(c, factors.get(c.rule)) for c in _round_robin(fresh) + _round_robin(deferred)]
-        second = self._runner_up(script, state)
-        if second is not None and state.runner_up is not None:
-            chosen = [(c, f) for c, f in chosen if c.address() != second.address()]
-            pushed = bool(chosen) and chosen[0][0].rule == state.push_rule
-            chosen.insert(1 if pushed else 0, (second, state.runner_up.step))
-        joined = self._joint(script, diagnosis, dict(zip(names, fresh, strict=True)), state)
-        if joined is not None:
-            chosen.insert(0, (joined, factors.get(joined.rule)))
-        chosen = chosen[:room]
-        planned = [recheck] if recheck is not None else []
-        for offset, (candidate, step) in enumerate(chosen):
-            rewrite = api.rewrite(script, candidate)
-            warm, why = warm_plan(self.ledger, state, candidate, self.settings)
-            planned.append(
-                Planned(
-                    first_id + offset,
-                    "candidate",
-                    rewrite.source,
-                    candidate.description,
-                    candidate,
-                    rewrite.diff,
-                    warm,
-                    why,
-                    diagnosis=diagnosis.line,
-                    step=step,
-                    also_steps=tuple(factors.get(part.rule) for part in candidate.also),
-                )
-            )
-        return planned
+        first = self._rechecked(state)
+        laid = plan.plan_round(
+            first_id=first_id,
+            parallel=self.parallel,
+            room=self.settings.max_trials - state.trials,
+            fresh=list(fresh.values()),
+            deferred=deferred,
+            push_rule=state.push_rule,
+            runner_up=self._runner_up(script, state),
+            joint=self._joint(script, diagnosis, fresh, state),
+            recheck=first is not None,
+            estimate=not state.best_confirmed,
+            confirm_now=plan.confirm_now(state.best_transferred, self._gap(state)),
+            noise=state.best_confirmed and state.noise_trials < self.settings.noise_runs,
+        )
+        for dropped in laid.dropped:
+            self.reporter.message(dropped.message)
+        return [self._trial(slot, state, script, first, diagnosis, factors) for slot in laid.slots]
+
+    def _trial(
+        self,
+        slot: plan.Slot,
+        state: SearchState,
+        script: api.Script,
+        first: TrialRecord | None,
+        diagnosis: Diagnosis,
+        factors: dict[str, float | None],
+    ) -> Planned:
+        """The trial that trains one slot of the plan: a candidate's is its rewrite of the best
+        script, warm from the best's weights where that is sound."""
+        if slot.kind == plan.RECHECK:
+            assert first is not None  # laid out only when one is due
+            return self._recheck(state, slot.id, first)
+        if slot.kind == plan.CONFIRM:
+            return self._confirm(state, slot.id)
+        if slot.candidate is None:
+            return self._noise(state, slot.id, state.best_source, f"trial {state.best_id}'s")
+        candidate, step = slot.candidate, factors.get(slot.candidate.rule)
+        if slot.kind == plan.RUNNER_UP and state.runner_up is not None:
+            step = state.runner_up.step  # the step it was tried at
+        rewrite = api.rewrite(script, candidate)
+        warm, why = warm_plan(self.ledger, state, candidate, self.settings)
+        return Planned(
+            slot.id,
+            "candidate",
+            rewrite.source,
+            candidate.description,
+            candidate,
+            rewrite.diff,
+            warm,
+            why,
+            diagnosis=diagnosis.line,
+            step=step,
+            also_steps=tuple(factors.get(part.rule) for part in candidate.also),
+        )
 
     def _joint(
         self,
@@ -532,14 +523,6 @@ class HillClimb:
                 self.ledger.save_best(item.source, record.id)  # best.keras: the honest model
             self.reporter.trial_finished(record)
         return records
-
-
-def _round_robin(groups: Sequence[Sequence[Candidate]]) -> list[Candidate]:
-    """The first of each group, then the second of each...: one of every rule before two of any."""
-    out: list[Candidate] = []
-    for depth in range(max((len(g) for g in groups), default=0)):
-        out += [group[depth] for group in groups if depth < len(group)]
-    return out
 
 
 def _fmt(value: float | None) -> str:

@@ -78,6 +78,9 @@ class TrialRecord:
     # and for a candidate judged against the noise band, {"gain", "band", "sd", "df", "verdict"}.
     seed_offset: int = 0
     noise: dict[str, Any] | None = None
+    # How many examples the metric was measured on, when the harness could count them (the
+    # noise band's prior: an accuracy over n examples moves about sqrt(p (1 - p) / n)).
+    examples: int | None = None
 
     @property
     def address(self) -> dict[str, Any]:

@@ -17,6 +17,15 @@ Noise is not the same at every level: a 2-epoch model near chance moves by 0.15 
 seed, the same model trained to 0.98 by 0.005. For a metric between 0 and 1 (an accuracy),
 each script's spread is read relative to a binomial's at its mean (sqrt(m (1 - m))) and the
 band is scaled back to the level of the best it judges against.
+
+Two or three runs say little of a spread (from one pair, Student's t widens a band almost four
+times). For an accuracy over n examples counted by the harness, the band also leans on what
+sampling alone gives: sqrt(m (1 - m) / n) from seed to seed, which is about what the spread of
+trained networks across seeds measures (Jordan, "On the variance of neural network training
+with respect to test sets and distributions", 2023). That prior counts as `PRIOR_DF` degrees
+of freedom beside the measured ones: a script whose runs differ by more (a weak model that
+lands in a different minimum at every seed) pulls the band wide, one that agrees with sampling
+is judged at that from its first pair of runs.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from dataclasses import dataclass
 _T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860}
 _T95.update({9: 1.833, 10: 1.812, 12: 1.782, 15: 1.753, 20: 1.725, 30: 1.697})
 _Z95 = 1.645
+PRIOR_DF = 4  # what sampling's spread weighs as, in degrees of freedom of measured runs
 
 ACCEPT, RECHECK, REFUSE = "accept", "recheck", "refuse"
 
@@ -47,10 +57,11 @@ class NoiseBand:
     """The measured run-to-run spread of the scripts the search trained more than once."""
 
     sd: float  # pooled standard deviation of one run's metric, at the level it judges
-    df: int  # degrees of freedom: runs minus scripts
+    df: int  # degrees of freedom: runs minus scripts, plus the prior's when there is one
     runs: int
     scripts: int
     multiple: float
+    examples: int | None = None  # the evaluated examples the sampling prior rests on
 
     def band(self, runs_of_candidate: int = 1) -> float:
         """What a gain must exceed: `multiple` sds of the difference of the candidate's mean
@@ -63,9 +74,11 @@ class NoiseBand:
         return self.band(1) * widening(self.df)
 
     def line(self) -> str:
+        prior = f" and {self.examples} examples" if self.examples else ""
         return (
             f"noise band ±{self.band():.4f} (sd {self.sd:.4f} from {self.runs} runs of "
-            f"{self.scripts} script{'s' if self.scripts != 1 else ''}, x{self.multiple:g})"
+            f"{self.scripts} script{'s' if self.scripts != 1 else ''}{prior}, "
+            f"x{self.multiple:g})"
         )
 
     def to_json(self) -> dict[str, float | int]:
@@ -76,14 +89,19 @@ class NoiseBand:
             "df": self.df,
             "runs": self.runs,
             "scripts": self.scripts,
+            "examples": self.examples,
         }
 
 
 def measure(
-    runs: Mapping[str, Mapping[int, float]], multiple: float, level: float | None = None
+    runs: Mapping[str, Mapping[int, float]],
+    multiple: float,
+    level: float | None = None,
+    examples: int | None = None,
 ) -> NoiseBand | None:
     """The pooled spread of `runs` (script sha -> seed offset -> from-scratch value), at
-    `level` (the best's value) for a metric in [0, 1]; None while no script has two values."""
+    `level` (the best's value) for a metric in [0, 1], with sampling's spread over `examples`
+    as a prior; None while no script has two values (the noise is measured, not assumed)."""
     groups = [
         [v for v in values.values() if v is not None and math.isfinite(v)]
         for values in runs.values()
@@ -100,8 +118,11 @@ def measure(
         squares += sum(((v - mean) / scale) ** 2 for v in group)
         df += len(group) - 1
         count += len(group)
+    prior = examples if unit and examples is not None and examples > 0 else None
+    if prior is not None:  # in binomial units, sampling's sd is 1 / sqrt(n) at every level
+        squares, df = squares + PRIOR_DF / prior, df + PRIOR_DF
     sd = math.sqrt(squares / df) * (_binomial(level) if unit else 1.0)  # type: ignore[arg-type]
-    return NoiseBand(sd, df, count, len(groups), multiple)
+    return NoiseBand(sd, df, count, len(groups), multiple, prior)
 
 
 def _binomial(p: float) -> float:
@@ -110,15 +131,25 @@ def _binomial(p: float) -> float:
     return math.sqrt(p * (1 - p))
 
 
-def verdict(gain: float | None, band: NoiseBand | None, margin: float, rechecked: bool) -> str:
+def verdict(
+    gain: float | None,
+    band: NoiseBand | None,
+    margin: float,
+    rechecked: bool,
+    reaches_target: bool = False,
+) -> str:
     """What a candidate's gain over the best means: accept, recheck (inside the band, not yet
     trained again) or refuse.
 
-    Without a measured band, the margin alone decides, as before noise was measured.
+    Without a measured band, the margin alone decides, as before noise was measured. A change
+    whose value reaches the target is accepted on the margin alone: the target is the user's
+    own bar, not a comparison, and the search never stops on it before the script has reached
+    it from scratch (a confirm, which is the recheck such a change needs), so noise cannot walk
+    the climb there.
     """
     if gain is None or math.isnan(gain) or gain <= margin:
         return REFUSE
-    if band is None:
+    if band is None or reaches_target:
         return ACCEPT
     if rechecked:
         return ACCEPT if gain > band.band(2) else REFUSE

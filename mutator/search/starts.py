@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 from mutator.engine.candidate import Candidate
+from mutator.search import noise
 from mutator.search.config import TuneSettings, cores
+from mutator.search.diagnosis import DIVERGING, diagnose
 from mutator.search.ledger import Ledger
 from mutator.search.state import SearchState
 from mutator.training.prune import PrunePlan, watched_key
@@ -26,6 +28,8 @@ def warm_plan(
     """Where a child of the best may start from, or why it starts from scratch."""
     if not settings.warm_start:
         return None, "warm start is off"
+    if diverged(state, settings):
+        return None, "its parent diverged: weights blown up by its steps are no place to start"
     parent = state.weights_id
     kept = ledger.keep_weights(parent) if parent is not None else None
     if parent is None or kept is None:
@@ -54,8 +58,22 @@ def warm_plan(
     return WarmPlan(mode, parent, str(kept), share=settings.warm_share), ""
 
 
+def diverged(state: SearchState, settings: TuneSettings) -> bool:
+    """Whether the best's loss curve diverged (NaN, rising, thrashing: `diagnosis`). A child
+    that starts from such weights inherits the damage the large steps did (a learning rate cut
+    from 3.0 stayed at the parent's 0.63), so its children start from scratch."""
+    diagnosis = diagnose(state.best_history, settings.target, state.mode, settings.min_improvement)
+    return diagnosis.kind == DIVERGING
+
+
 def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
-    """The best's curve a candidate must keep up with, when pruning is on and there is one."""
+    """The best's curve a candidate must keep up with, when pruning is on and there is one.
+
+    The curve is one run's: where the script's runs differ from seed to seed by more than
+    `prune_margin` (noise measured, `mutator.search.noise`), a candidate may trail it by one
+    noise band (the spread of the difference of two runs) before it is stopped, or the pruner
+    would stop changes for the seed they drew.
+    """
     if not settings.prune:
         return None
     watched = watched_key(state.best_history)
@@ -63,11 +81,19 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
         return None
     key, mode = watched
     curve = tuple(v for v in state.best_history.get(key, []) if v is not None)
+    band = (
+        noise.measure(
+            state.runs, settings.noise_multiple, level=state.best_value, examples=state.examples
+        )
+        if settings.noise_runs
+        else None
+    )
+    margin = max(settings.prune_margin, band.band(1) if band is not None else 0.0)
     return PrunePlan(
         key,
         mode,
         curve,
-        margin=settings.prune_margin,
+        margin=round(margin, 6),
         grace=settings.prune_grace,
         reference_trial=state.weights_id,
     )

@@ -45,6 +45,7 @@ class SearchState:
     noise_trials: int = 0
     last_offset: int = 0
     recheck: Recheck | None = None
+    examples: int | None = None  # how many examples the metric is measured on, when counted
     trials: int = 0
     rounds: int = 0
     seconds: float = 0.0  # wall seconds: each round counts as its longest trial
@@ -236,6 +237,8 @@ def absorb(
 def _count_run(state: SearchState, record: TrialRecord) -> None:
     """A from-scratch value joins its script's runs; a noise trial is counted."""
     state.last_offset = max(state.last_offset, record.seed_offset)
+    if record.examples:
+        state.examples = record.examples
     if record.decision == "noise":
         state.noise_trials += 1
     if from_scratch(record):

@@ -118,7 +118,8 @@ def summarise(outcome: Outcome, settings: TuneSettings) -> str:
     confirmed += f" + {noise_runs} run(s) with other seeds" if noise_runs else ""
     confirmed += f" + {rechecks} recheck(s)" if rechecks else ""
     target = f" (target {settings.target})" if settings.target is not None else ""
-    band = noise.measure(outcome.state.runs, settings.noise_multiple, outcome.state.best_value)
+    state = outcome.state
+    band = noise.measure(state.runs, settings.noise_multiple, state.best_value, state.examples)
     measured = f"; {band.line()}" if band is not None and settings.noise_runs else ""
     ledger = Ledger(outcome.run_dir)
     trial_dirs = [ledger.trial_dir(r.id) for r in outcome.records]

@@ -301,6 +301,7 @@ class TrialOutcome:
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
     validation_is_test: bool | None = None  # fit validated on the arrays evaluate tested on
+    evaluated_examples: int | None = None  # how many examples the first evaluate tested on
 
 
 def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float) -> dict[str, Any]:
@@ -329,6 +330,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "start": outcome.start or StartRecord().to_json(),
         "pruned": outcome.pruned,
         "validation_is_test": outcome.validation_is_test,
+        "evaluated_examples": outcome.evaluated_examples,
         "script": str(options.script),
         "argv": list(options.script_args),
     }
@@ -367,6 +369,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.start = (hooks.start or StartRecord()).to_json()
         outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
         outcome.validation_is_test = hooks.validation_is_test
+        outcome.evaluated_examples = hooks.evaluated_examples
         if outcome.error is None:
             outcome.model_path, outcome.model_error = hooks.save_last_model(options.trial_dir)
     outcome.printed = tee.text() if tee is not None else None

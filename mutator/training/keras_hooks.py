@@ -249,6 +249,9 @@ class KerasHooks:
         # Whether the data fit validated on is the data evaluate tested on (None: cannot tell):
         # then the figure the search selects on is the figure it reports, and is optimistic.
         self.validation_is_test: bool | None = None
+        # How many examples the first evaluate tested on (None: cannot tell, e.g. a dataset):
+        # an accuracy over n examples moves about sqrt(p (1 - p) / n) from seed to seed.
+        self.evaluated_examples: int | None = None
         self._validation: tuple[Any, Any] | None = None
         self._fit_depth = 0
         self._fit_recorder, self._evaluation_recorder, self._backup = _callback_classes(keras)
@@ -344,6 +347,8 @@ class KerasHooks:
         call_args, call_kwargs = (model, *args), kwargs
         with contextlib.suppress(TypeError):
             bound = signature.bind(model, *args, **kwargs)
+            if not self.evaluations:
+                self.evaluated_examples = example_count(bound.arguments.get("x"))
             if self._validation is not None:
                 tested = (bound.arguments.get("x"), bound.arguments.get("y"))
                 self.validation_is_test = all(
@@ -372,6 +377,22 @@ class KerasHooks:
             partial.unlink(missing_ok=True)
             return None, one_line_error(error)
         return target.name, None
+
+
+def example_count(data: Any) -> int | None:
+    """The number of examples in `x` as evaluate takes it: an array's first dimension, or the
+    first input's of a list or dict of arrays; None for what has no length to read (datasets,
+    generators)."""
+    if isinstance(data, dict):
+        data = next(iter(data.values()), None)
+    elif isinstance(data, list | tuple):
+        data = data[0] if data else None
+    shape = getattr(data, "shape", None)
+    try:
+        count = int(shape[0]) if shape is not None and len(shape) else None
+    except (TypeError, ValueError):
+        return None
+    return count if count is not None and count > 0 else None
 
 
 def same_data(first: Any, second: Any) -> bool:

@@ -131,3 +131,11 @@ def test_noise_runs_of_the_round_count_toward_its_band():
     records = round_of(state, [noise_run, candidate(3)], [0.52, 0.53], noise_runs=2)
     assert records[0].decision == "noise" and records[0].seed_offset == 1
     assert records[1].noise is None  # the best's own value is not in `runs`: no pair yet
+
+
+def test_a_gain_inside_the_band_that_reaches_the_target_is_kept_for_its_confirm():
+    state = best(0.90)
+    state.runs = {"a": {0: 0.90, 1: 0.80}}  # a wide band: sd 0.07 from one pair
+    records = round_of(state, [candidate(2)], [0.96], target=0.95, noise_runs=1)
+    assert records[0].decision == "accepted"
+    assert records[0].noise["why"].startswith("inside the noise band, but at the target")

@@ -34,6 +34,32 @@ def test_an_accuracy_band_is_read_at_the_level_of_the_best():
     assert measure({"loss": {0: 12.0, 1: 14.0}}, 2.0, level=3.0).sd == pytest.approx(math.sqrt(2))
 
 
+def test_sampling_over_the_evaluated_examples_tempers_a_band_from_one_pair():
+    # near chance, two runs 0.13 and 0.17 of 360 examples; judged at the best's 0.74
+    runs = {"base": {0: 0.1278, 1: 0.1694}}
+    alone = measure(runs, 2.0, level=0.74)
+    tempered = measure(runs, 2.0, level=0.74, examples=360)
+    assert alone is not None and tempered is not None
+    assert alone.df == 1 and tempered.df == 1 + noise.PRIOR_DF
+    assert tempered.at_once() < alone.at_once() / 2  # t at 5 df, not at 1
+    assert tempered.examples == 360 and "and 360 examples" in tempered.line()
+
+
+def test_runs_that_differ_more_than_sampling_pull_the_band_wide():
+    # a weak model that lands in another minimum at each seed: 0.71 and 0.44 of 171 examples
+    wild = measure({"base": {0: 0.71, 1: 0.44}}, 2.0, level=0.58, examples=171)
+    calm = measure({"base": {0: 0.59, 1: 0.57}}, 2.0, level=0.58, examples=171)
+    assert wild is not None and calm is not None
+    assert wild.sd > 2 * calm.sd
+    assert calm.sd == pytest.approx(math.sqrt(0.58 * 0.42 / 171), rel=0.35)  # near sampling's
+
+
+def test_the_prior_needs_a_measured_pair_and_an_accuracy():
+    assert measure({"base": {0: 0.5}}, 2.0, level=0.5, examples=360) is None
+    loss = measure({"base": {0: 40.0, 1: 44.0}}, 2.0, level=42.0, examples=360)
+    assert loss is not None and loss.examples is None and loss.df == 1
+
+
 def test_a_band_from_few_runs_is_widened_for_a_gain_seen_once():
     assert widening(1) == pytest.approx(6.314 / 1.645)
     assert widening(2) > widening(5) > widening(30) > widening(100) == 1.0
@@ -56,6 +82,14 @@ def test_a_gain_is_kept_refused_or_run_again(gain, rechecked, expected):
     band = NoiseBand(sd=0.01, df=2, runs=3, scripts=1, multiple=2.0)
     assert band.band(2) < 0.05 < band.at_once() < 0.20
     assert verdict(gain, band, 0.001, rechecked) == expected
+
+
+def test_a_gain_that_reaches_the_target_needs_only_the_margin():
+    # the target is the user's bar: a from-scratch run at the script's seeds decides it
+    band = NoiseBand(sd=0.05, df=1, runs=2, scripts=1, multiple=2.0)
+    assert verdict(0.04, band, 0.001, False) == RECHECK
+    assert verdict(0.04, band, 0.001, False, reaches_target=True) == ACCEPT
+    assert verdict(0.0005, band, 0.001, False, reaches_target=True) == REFUSE
 
 
 def test_without_a_band_the_margin_alone_decides():

@@ -40,7 +40,7 @@ def test_on_shuffled_labels_ten_trials_accept_no_change_and_say_the_band(tmp_pat
     (tmp_path / "shuffled.py").write_text(SHUFFLED)
     done = subprocess.run(
         [sys.executable, "-m", "mutator", "tune", "shuffled.py", "--target", "0.9"]
-        + ["--max-trials", "10", "--parallel", "2", "--noise-runs", "2"],
+        + ["--max-trials", "10", "--parallel", "2"],  # noise measured by default
         cwd=tmp_path,
         capture_output=True,
         text=True,

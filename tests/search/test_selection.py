@@ -47,6 +47,7 @@ def test_the_harness_finds_a_script_that_validates_on_its_test_data(tmp_path):
     apart = trial(tmp_path / "apart", "rng.normal(size=(16, 4)), rng.integers(0, 2, 16)")
     assert same["validation_is_test"] is True
     assert apart["validation_is_test"] is False
+    assert same["evaluated_examples"] == 32  # the noise band's sampling prior rests on it
     lines = selection_lines([tmp_path / "same"], tmp_path / "same")
     assert lines[0] == "selected on: accuracy (the script's evaluate, usually its test data)"
     assert lines[1].startswith("notice: the script validates on the data it evaluates on")

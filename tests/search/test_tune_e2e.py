@@ -83,7 +83,10 @@ def test_with_the_noise_measured_a_real_gain_is_kept_and_the_best_is_its_runs_me
     assert noise and noise[0]["seed_offset"] == 1 and noise[0]["round"] == records[0]["round"]
     accepted = [r for r in records if r["decision"] == "accepted"]
     assert accepted and all(r["noise"]["verdict"] == "accept" for r in accepted)
-    assert all(r["noise"]["gain"] > r["noise"]["band"] for r in accepted)
+    # a gain beyond the band, or one that reached the target (then a from-scratch run decides)
+    assert all(
+        r["noise"]["gain"] > r["noise"]["band"] or r["value"] >= 0.95 - 1e-6 for r in accepted
+    )
     last = accepted[-1]
     if last["noise"].get("rechecked"):  # kept on the mean of its two runs from scratch
         first = next(r for r in records if r["id"] == last["noise"]["rechecked"])
