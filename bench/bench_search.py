@@ -88,8 +88,8 @@ from search_runs import (
     Run,
     VariantUnavailable,
     label,
+    run_anchor,
     run_diagnosis_start,
-    run_kerastuner,
     run_mutate,
 )
 
@@ -198,7 +198,7 @@ class Search:
 
     def kerastuner(self, method: str, seed: int) -> None:
         print(f"{LABELS[method]}, seed {seed} ...", flush=True)
-        runs = run_kerastuner(
+        runs = run_anchor(
             self.work, method, seed, self.args.targets, self.args.max_trials, self.args.time_cap
         )
         self.runs.extend(runs)

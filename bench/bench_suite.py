@@ -1,13 +1,14 @@
-"""How fast does `mutate tune` reach each suite task's target, next to KerasTuner?
+"""How fast does `mutate tune` reach each suite task's target, next to KerasTuner and Optuna?
 
     python bench/bench_suite.py [--tasks lstm_digits sgd_slow_cnn ...] [--seeds 1 2 3]
-        [--methods mutate random hyperband bayesian] [--variants full old-rules]
+        [--methods mutate random hyperband bayesian optuna] [--variants full old-rules]
         [--max-trials 20] [--time-cap 300] [--json OUT] [--keep]
     python bench/bench_suite.py --quick          # the smoke run, see below
 
 For every task of bench/suite/ (a weak starting script, its target, the KerasTuner search a user
 would write for its model family; `python bench/bench_suite.py --list` lists them), and every
-seed, one run of each method, each timed as a whole process from its launch:
+seed, one run of each method, each timed as a whole process from its launch (the anchors are
+all the searches mutate is compared with):
   - `mutate tune TASK.py --target T --max-trials N --seed S --time-budget CAP` with its defaults
     and no per-task setting (a loss target adds `--metric NAME --mode min`), on a fresh copy of
     the script in a temp dir. It stops itself at the target once its best script has a
@@ -18,22 +19,29 @@ seed, one run of each method, each timed as a whole process from its launch:
   - KerasTuner RandomSearch, Hyperband and BayesianOptimization over the task's space
     (bench/suite/spaces.py), RandomSearch and Bayesian capped at N trials like mutate, the test
     set evaluated at the end of every epoch: a target's time is the end of the epoch that met it,
-    from the search process's start (the search stops there).
+    from the search process's start (the search stops there);
+  - Optuna's TPE sampler (seeded with the run's seed) with its median pruner over the same space
+    (bench/optuna_search.py: the task's `build(hp)` through an adapter with KerasTuner's `hp`
+    API; the epochs a choice, as RandomSearch's), capped at N trials (pruned ones count), its
+    target's time measured as KerasTuner's.
 Every run is capped at --time-cap seconds of wall time (mutate: --time-budget, killed 60 s
-later). Seeds run in turn within a task: mutate (full), the KerasTuner methods, then the other
-variants, so that drift in the machine's load hits all.
+later). Seeds run in turn within a task: mutate (full), the anchors, then the other variants,
+so that drift in the machine's load hits all.
 
 Per task: each method's median seconds to target over the seeds (a miss counts as infinitely
 slow), its misses, mutate (full) / the best anchor's median (goal <= 0.5x), and the parameters
 and seconds per epoch of each method's winning model (mutate's: read from the winning trial's
-model.keras, its seconds over its epochs; KerasTuner's: count_params and the fit's pace). Across
+model.keras, its seconds over its epochs; an anchor's: count_params and the fit's pace). Across
 tasks: the geometric mean of the ratios (goal <= 0.35x). A miss never fails the benchmark: it
 prints the table and writes the JSON.
 
 `--quick`: seed 1, mutate (full and old-rules) and RandomSearch, 8 trials, a 120 s cap: 4.2
-minutes for lstm_digits and sgd_slow_cnn, 10.6 for the other eight tasks (2 shared cores). A
-full run (3 seeds, 5 methods, 300 s caps) is some 2-3 hours: the two tasks' anchors alone took
-29 minutes at a 180 s cap.
+minutes for lstm_digits and sgd_slow_cnn, 10.6 for eight others (2 shared cores; measured
+before overfit_diabetes was added). Optuna is not in it: it would add a fourth search of every
+task (as long as RandomSearch's, up to the cap), and the smoke run is there to catch a broken
+task or rule, which one anchor shows as well as two. A full run (3 seeds, mutate twice and four
+anchors, 300 s caps) is some 3-4 hours: the two tasks' KerasTuner anchors alone took 29 minutes
+at a 180 s cap.
 """
 
 from __future__ import annotations
@@ -48,20 +56,20 @@ from pathlib import Path
 from typing import Any
 
 import search_report
-import search_space
 import suite_report
 from search_runs import (
+    ANCHORS,
     LABELS,
     MUTATE_VARIANTS,
     Run,
     VariantUnavailable,
     label,
-    run_kerastuner,
+    run_anchor,
     run_mutate,
 )
 from suite import NAMES, TASKS, Task, task_named
 
-METHODS = ("mutate", *search_space.METHODS)
+METHODS = ("mutate", *ANCHORS)
 FULL = {
     "seeds": [1, 2, 3],
     "max_trials": 20,
@@ -145,11 +153,11 @@ class Suite:
         self.runs.append(run)
         say(run)
 
-    def kerastuner(self, task: Task, method: str, seed: int) -> None:
+    def anchor(self, task: Task, method: str, seed: int) -> None:
         if method not in self.args.methods:
             return
         print(f"{task.name}: {LABELS[method]}, seed {seed} ...", flush=True)
-        runs = run_kerastuner(
+        runs = run_anchor(
             self.work,
             method,
             seed,
@@ -168,8 +176,8 @@ class Suite:
         for task in self.args.tasks:
             for seed in self.args.seeds:
                 self.mutate(task, "full", seed)
-                for method in search_space.METHODS:
-                    self.kerastuner(task, method, seed)
+                for method in ANCHORS:
+                    self.anchor(task, method, seed)
                 for variant in self.args.variants:
                     if variant != "full":
                         self.mutate(task, variant, seed)
@@ -189,7 +197,7 @@ def columns(args: argparse.Namespace) -> list[str]:
     """The table's method columns: mutate's variants first, then the anchors."""
     mutate = [] if "mutate" not in args.methods else ["mutate"]
     mutate += [f"mutate {v}" for v in args.variants if v != "full" and "mutate" in args.methods]
-    return mutate + [m for m in search_space.METHODS if m in args.methods]
+    return mutate + [m for m in ANCHORS if m in args.methods]
 
 
 def report(args: argparse.Namespace, runs: list[Run]) -> tuple[list[dict[str, Any]], dict]:
@@ -210,6 +218,8 @@ def report(args: argparse.Namespace, runs: list[Run]) -> tuple[list[dict[str, An
     suite_report.print_table(rows, shown)
     print("\n== the winning models: median parameters and seconds per epoch ==\n")
     suite_report.print_sizes(rows, shown)
+    print("\n== what measuring the noise cost: runs with other seeds and rechecks, median ==\n")
+    suite_report.print_noise_cost(rows, shown)
     overall = suite_report.overall(rows)
     suite_report.print_overall(overall)
     return rows, overall

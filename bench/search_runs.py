@@ -1,10 +1,10 @@
-"""The runs of bench_search.py and bench_suite.py: one `mutate tune` process, or one KerasTuner
-search, timed.
+"""The runs of bench_search.py and bench_suite.py: one `mutate tune` process, or one anchor's
+search (KerasTuner's, or Optuna's), timed.
 
 A `Run` is one (method, variant, seed, target), on fixtures/cnn_digits.py or a suite task. A
 `mutate tune` process serves one target: it stops there once its best script has a from-scratch
 value at the target (a confirm retrain, or a trial that trained cold), so its wall time is the
-whole process. A KerasTuner search serves every target at once: it runs to the highest, and a
+whole process. An anchor's search serves every target at once: it runs to the highest, and a
 target's wall time is when the first trial that met it ended (with `every_epoch`, the end of
 the first epoch that met it), from the search process's start.
 """
@@ -32,6 +32,7 @@ import search_space
 BENCH = Path(__file__).resolve().parent
 FIXTURE = BENCH.parent / "fixtures" / "cnn_digits.py"
 SPACE = BENCH / "search_space.py"
+OPTUNA = BENCH / "optuna_search.py"
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # what the local runner sets for trials, for every process
 GRACE = 60.0  # seconds past the cap before a run is killed (mutate finishes its trial's timeout)
 USAGE_ERROR = 2  # `mutate` rejects a flag it does not know (yet) with exit code 2
@@ -45,6 +46,7 @@ VARIANTS = {
     "sequential": ("--parallel", "1"),
     "no-prune": ("--no-prune",),
     "no-joint": ("--no-joint",),  # capacity and epochs side by side, never as one change
+    "no-noise": ("--noise-runs", "0"),  # every gain over min_improvement kept, as before issue 27
 }
 # The rules that existed before the learning-rate, width, batch and normalisation rules (issue 26):
 # `mutate tune` restricted to them shows what the old vocabulary reaches.
@@ -64,7 +66,10 @@ LABELS = {
     "random": "KT RandomSearch",
     "hyperband": "KT Hyperband",
     "bayesian": "KT BayesianOptimization",
+    "optuna": "Optuna TPE+median pruner",
 }
+# What mutate is measured against: KerasTuner's three searches and Optuna's (bench_suite.py's).
+ANCHORS = (*search_space.METHODS, "optuna")
 
 
 def label(method: str, variant: str | None = None) -> str:
@@ -80,7 +85,7 @@ class Run:
     """One (method, variant, seed, target): whether it got there, and what that took."""
 
     method: str
-    variant: str | None  # mutate's; None for KerasTuner
+    variant: str | None  # mutate's; None for an anchor
     seed: int
     target: float
     reached: bool
@@ -98,10 +103,14 @@ class Run:
         None  # mutate: trials up to the target started from a parent's weights
     )
     confirm_seconds: float | None = None  # mutate: the from-scratch retrain that confirmed it
+    # mutate: what measuring the noise cost on the way to the target: its runs with other
+    # seeds and its rechecks (how many, and the sum of their own seconds)
+    noise_trials: int | None = None
+    noise_seconds: float | None = None
     pruned_trials: int = 0  # mutate: trials stopped early as hopeless, up to the target
     pruned_saved: float = 0.0  # mutate: estimated seconds those stops saved
     path: list[dict[str, Any]] = field(default_factory=list)
-    startup: float | None = None  # KerasTuner: imports and data before the first trial
+    startup: float | None = None  # an anchor: imports and data before the first trial
     task: str | None = None  # the suite's task; None for fixtures/cnn_digits.py
     mode: str = "max"  # the metric is an accuracy (max) or a loss (min)
     params: int | None = None  # the model that reached the target: its parameters
@@ -253,6 +262,7 @@ def run_mutate(
     hit = first_reached(path, target, script.mode)
     upto = path if hit is None else trained_by(path, hit)
     confirms = [s["seconds"] for s in upto if s["decision"] == "confirm"]
+    noisy = [s["seconds"] for s in upto if s["decision"] == "noise" or s["rechecked"]]
     pruned = [s for s in upto if s["pruned"]]
     starts = [s["start"] for s in upto if s["start"] is not None]
     return Run(
@@ -275,6 +285,8 @@ def run_mutate(
         trials_run=len(path),
         warm_trials=starts.count("warm") if starts else None,
         confirm_seconds=round(sum(confirms), 3) if confirms else None,
+        noise_trials=len(noisy),
+        noise_seconds=round(sum(noisy), 3),
         pruned_trials=len(pruned),
         pruned_saved=round(sum(s["pruned_saved"] for s in pruned), 3),
         path=path,
@@ -356,6 +368,7 @@ def ledger_step(record: dict[str, Any], run_dir: Path, name: str = FIXTURE.name)
         "value": record.get("value"),
         "best_after": record.get("best_after"),
         "decision": decision,
+        "rechecked": bool((record.get("noise") or {}).get("rechecked")),
         "status": record.get("status"),
         "start": record.get("start"),
         "seconds": seconds,
@@ -430,10 +443,17 @@ def mutate_reason(log: Path) -> str:
     return "unknown"
 
 
-# -- KerasTuner ----------------------------------------------------------------------------------
+# -- the anchors: KerasTuner and Optuna ----------------------------------------------------------
 
 
-def run_kerastuner(
+def anchor_command(method: str) -> list[str]:
+    """The child that runs one anchor's search: search_space.py's KerasTuner, or Optuna's."""
+    if method == "optuna":
+        return [sys.executable, str(OPTUNA)]
+    return [sys.executable, str(SPACE), "kerastuner", "--method", method]
+
+
+def run_anchor(
     work: Path,
     method: str,
     seed: int,
@@ -444,7 +464,7 @@ def run_kerastuner(
     every_epoch: bool = False,
     mode: str = "max",
 ) -> list[Run]:
-    """One search in a subprocess, to the highest target or the cap: one Run per target.
+    """One anchor's search in a subprocess, to the highest target or the cap: one Run per target.
 
     `task` names the suite's task whose space is searched (None: the digits CNN); with
     `every_epoch` the test set is evaluated at every epoch's end, so a target's time is the end
@@ -454,11 +474,7 @@ def run_kerastuner(
     folder.mkdir()
     out = folder / "trials.jsonl"
     argv = [
-        sys.executable,
-        str(SPACE),
-        "kerastuner",
-        "--method",
-        method,
+        *anchor_command(method),
         "--seed",
         str(seed),
         "--targets",
@@ -467,28 +483,27 @@ def run_kerastuner(
         str(max_trials),
         "--time-cap",
         str(time_cap),
-        "--dir",
-        str(folder / "kt"),
+        *(["--dir", str(folder / "kt")] if method != "optuna" else []),
         "--out",
         str(out),
         *(["--task", task] if task else []),
         *(["--every-epoch"] if every_epoch else []),
     ]
     load = os.getloadavg()[0]
-    log = folder / "kerastuner.log"
+    log = folder / f"{method}.log"
     done = run_capped(argv, folder, log, time_cap + GRACE)
     events = read_jsonl(out)
     load_after = os.getloadavg()[0]
     start = next((e for e in events if e["event"] == "start"), {})
     end = next((e for e in events if e["event"] == "end"), {"reason": "killed"})
     if done.code not in (0, None) or not events:
-        end["reason"] = failed(f"KerasTuner {method}", done, log)
+        end["reason"] = failed(LABELS[method], done, log)
     for event in events:  # the child's own test evaluations (--every-epoch) are not the search's
         event["at"] = since_start(event, done) - (event.get("measuring") or 0.0)
     trials = [e for e in events if e["event"] == "trial"]
     runs = []
     for target in targets:
-        hit = kerastuner_hit(events, target, mode)
+        hit = anchor_hit(events, target, mode)
         upto = trials if hit is None else hit["trials"]
         runs.append(
             Run(
@@ -518,7 +533,7 @@ def run_kerastuner(
     return runs
 
 
-def kerastuner_hit(events: list[dict[str, Any]], target: float, mode: str) -> dict[str, Any] | None:
+def anchor_hit(events: list[dict[str, Any]], target: float, mode: str) -> dict[str, Any] | None:
     """When a search first met `target`: the earliest finished trial at it, or the earliest
     epoch at it (a `met` line, --every-epoch), whichever came first; None if nothing did.
 

@@ -18,6 +18,8 @@ each model is fitted and the metric judged on the test set. Without `--task` it 
 below; `--task NAME` takes the space of a task of the suite (bench/suite/). `--every-epoch`
 evaluates the test set at the end of every epoch (not only at a trial's end) and writes a `met`
 line the first time a target is met, so a target's time is the end of the epoch that met it.
+What a search child does whatever searches (the data, the fit, the clock, the lines) is `Child`;
+bench/optuna_search.py drives the same `Child` with Optuna instead of KerasTuner.
 
 `replay` is the "warm worker": it imports Keras once and runs the given training scripts one
 after another in this process (`runpy`), timing each; that is what a trial would cost if TF were
@@ -165,70 +167,129 @@ def space_of(task: str | None) -> Space:
     return task_named(task).space
 
 
-# -- the KerasTuner child --------------------------------------------------------------------
+# -- the search child: what every anchor shares -------------------------------------------------
 
 
-def run_kerastuner(args: argparse.Namespace) -> int:
-    import keras
-    import keras_tuner as kt
+class Stop(Exception):
+    """Ends a search child before its searcher would: at the target, or at the time cap."""
 
-    space = space_of(args.task)
-    x_train, x_test, y_train, y_test = space.load_data()
-    import_seconds = time.monotonic() - STARTED
-    deadline = STARTED + args.time_cap
-    out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole search
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
-    measuring = [0.0]  # seconds spent so far evaluating the test set at epochs' ends
 
-    def emit(record: dict[str, Any], at: float | None = None) -> None:
+class Child:
+    """One anchor's search process, whatever searches: the task's data and how a trial fits on
+    it, the test set evaluated at epochs' ends (kept off the clock), the targets no epoch has met
+    yet, the deadline, and the JSON lines the parent reads. `stop` is the Stop its searcher lets
+    through (KerasTuner's must be a FatalError)."""
+
+    def __init__(self, args: argparse.Namespace, stop: type[Stop] = Stop) -> None:
+        import keras
+
+        self.args = args
+        self.space = space_of(args.task)
+        self.x_train, self.x_test, self.y_train, self.y_test = self.space.load_data()
+        self.import_seconds = time.monotonic() - STARTED
+        self.deadline = STARTED + args.time_cap
+        self.stop = stop
+        self.highest = max(args.targets)
+        self.pending = sorted(set(args.targets))  # --every-epoch: the targets no epoch met yet
+        self.measuring = 0.0  # seconds spent so far evaluating the test set at epochs' ends
+        self.trials = 0  # trials finished
+        self.out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open for the search
+        self.deadline_callback, self.paced_callback = callback_types(keras, self)
+
+    def emit(self, record: dict[str, Any], at: float | None = None) -> None:
         """One line; `measuring` lets the parent take our own test evaluations off the clock."""
         now = time.monotonic() if at is None else at
         record["elapsed"] = round(now - STARTED, 3)
         record["monotonic"] = now
-        record["measuring"] = round(measuring[0], 3)
-        out.write(json.dumps(record) + "\n")
-        out.flush()
+        record["measuring"] = round(self.measuring, 3)
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
 
-    class Stop(kt.errors.FatalError):
-        """Raised out of the search: KerasTuner lets a FatalError through."""
+    def test_value(self, model: Any) -> float:
+        results = model.evaluate(self.x_test, self.y_test, verbose=0, return_dict=True)
+        return float(results[self.space.metric])
 
-        def __init__(self, reason: str) -> None:
-            super().__init__(reason)
-            self.reason = reason
+    def check_deadline(self) -> None:
+        if time.monotonic() >= self.deadline:
+            raise self.stop("time_cap")
+
+    def fit(self, model: Any, epochs: int, callbacks: list, **kwargs: Any) -> tuple[Any, dict]:
+        """Fit a trial's model as the script does, paced: its history, and its summary line."""
+        paced = self.paced_callback()
+        history = model.fit(
+            self.x_train,
+            self.y_train,
+            epochs=epochs,
+            batch_size=self.space.batch_size,
+            validation_split=self.space.validation_split,
+            verbose=0,
+            callbacks=[*callbacks, self.deadline_callback(), paced],
+            **kwargs,
+        )
+        last = {
+            "test_value": self.test_value(model),
+            "epochs_trained": len(history.history.get("loss", [])),
+            "epochs_to": int(epochs),
+            "initial_epoch": int(kwargs.get("initial_epoch", 0)),
+            **{k: v for k, v in paced.size().items() if k != "seconds"},
+        }
+        return history, last
+
+    def trial_ended(self, record: dict[str, Any], last: dict[str, Any]) -> None:
+        """A trial's line, after its searcher's own bookkeeping; the search stops at the
+        highest target."""
+        self.trials += 1
+        self.emit({"event": "trial", "trial": self.trials, **record, **last})
+        print(
+            f"trial {self.trials}: {record.get('hp')} -> test {last.get('test_value')}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if reached(last.get("test_value"), self.highest, self.space.mode):
+            raise self.stop("target")
+
+    def search(self, run: Callable[[], Any], reason: str) -> None:
+        """`run` the searcher between the start and end lines; `reason` if it ends on its own."""
+        self.emit({"event": "start", "import_and_data_seconds": round(self.import_seconds, 3)})
+        try:
+            run()
+        except Stop as stop:
+            reason = stop.reason
+        self.emit({"event": "end", "reason": reason, "trials": self.trials})
+        self.out.close()
+
+
+def callback_types(keras: Any, child: Child) -> tuple[type, type]:
+    """The Keras callbacks every trial's fit gets: the deadline, and the pace (with
+    --every-epoch, the test metric at each epoch's end and the `met` lines)."""
 
     class Deadline(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() >= deadline:
-                raise Stop("time_cap")
-
-    with_epochs = args.method in TUNED_EPOCHS
-    highest = max(args.targets)
-    pending = sorted(set(args.targets))  # --every-epoch: the targets no epoch has met yet
-
-    def test_value(model) -> float:
-        return float(model.evaluate(x_test, y_test, verbose=0, return_dict=True)[space.metric])
+            child.check_deadline()
 
     class Paced(keras.callbacks.Callback):
-        """The fit's pace, and with --every-epoch the test metric at each epoch's end."""
-
         def on_train_begin(self, logs=None):
             self.began, self.epochs, self.measured = time.monotonic(), 0, 0.0
 
         def on_epoch_end(self, epoch, logs=None):
             self.epochs += 1
-            if not args.every_epoch:
+            if not child.args.every_epoch:
                 return
             ended = time.monotonic()
-            value = test_value(self.model)
+            value = child.test_value(self.model)
             size = self.size(ended)
             self.measured += time.monotonic() - ended
-            for target in [t for t in pending if reached(value, t, space.mode)]:
-                pending.remove(target)
-                record = {"event": "met", "target": target, "trial": Timed.count + 1}
-                emit({**record, "epoch": epoch + 1, "test_value": value, **size}, at=ended)
-            measuring[0] += time.monotonic() - ended
-            if not pending:
-                raise Stop("target")
+            for target in [t for t in child.pending if reached(value, t, child.space.mode)]:
+                child.pending.remove(target)
+                record = {"event": "met", "target": target, "trial": child.trials + 1}
+                child.emit({**record, "epoch": epoch + 1, "test_value": value, **size}, at=ended)
+            child.measuring += time.monotonic() - ended
+            if not child.pending:
+                raise child.stop("target")
 
         def size(self, now: float | None = None) -> dict[str, Any]:
             """The model's parameters and the fit's pace so far, our test evaluations left out."""
@@ -238,6 +299,22 @@ def run_kerastuner(args: argparse.Namespace) -> int:
                 "seconds_per_epoch": round(seconds / max(self.epochs, 1), 4),
                 "seconds": round(seconds, 3),  # the fit so far (a trial line has its own)
             }
+
+    return Deadline, Paced
+
+
+# -- the KerasTuner child --------------------------------------------------------------------
+
+
+def run_kerastuner(args: argparse.Namespace) -> int:
+    import keras_tuner as kt
+
+    class KerasTunerStop(Stop, kt.errors.FatalError):
+        """KerasTuner lets a FatalError through its search."""
+
+    child = Child(args, KerasTunerStop)
+    space = child.space
+    with_epochs = args.method in TUNED_EPOCHS
 
     class TaskHyperModel(kt.HyperModel):
         last: dict[str, Any] = {}
@@ -251,31 +328,13 @@ def run_kerastuner(args: argparse.Namespace) -> int:
         def fit(self, hp, model, *fit_args, **kwargs):
             kwargs.pop("verbose", None)
             epochs = kwargs.pop("epochs", None) or hp.get("epochs")
-            initial = kwargs.get("initial_epoch", 0)
-            paced = Paced()
-            kwargs["callbacks"] = [*kwargs.get("callbacks", []), Deadline(), paced]
-            history = model.fit(
-                x_train,
-                y_train,
-                epochs=epochs,
-                batch_size=space.batch_size,
-                validation_split=space.validation_split,
-                verbose=0,
-                **kwargs,
-            )
-            TaskHyperModel.last = {
-                "test_value": test_value(model),
-                "epochs_trained": len(history.history.get("loss", [])),
-                "epochs_to": int(epochs),
-                "initial_epoch": int(initial),
-                **{k: v for k, v in paced.size().items() if k != "seconds"},
-            }
+            callbacks = kwargs.pop("callbacks", [])
+            history, TaskHyperModel.last = child.fit(model, epochs, callbacks, **kwargs)
             return history
 
     class Timed:
         """Times every trial and stops the search at the target test accuracy or the time cap."""
 
-        count = 0
         trial_started = 0.0
 
         def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
@@ -284,8 +343,7 @@ def run_kerastuner(args: argparse.Namespace) -> int:
             return None
 
         def pre_create_trial(self):
-            if time.monotonic() >= deadline:
-                raise Stop("time_cap")
+            child.check_deadline()
             super().pre_create_trial()
 
         def on_trial_begin(self, trial):
@@ -295,32 +353,19 @@ def run_kerastuner(args: argparse.Namespace) -> int:
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)  # the oracle's bookkeeping and saving count too
-            Timed.count += 1
-            last = TaskHyperModel.last
             values = {
                 key: value
                 for key, value in trial.hyperparameters.values.items()
                 if not key.startswith("tuner/") or key == "tuner/epochs"
             }
-            emit(
-                {
-                    "event": "trial",
-                    "trial": Timed.count,
-                    "trial_id": trial.trial_id,
-                    "status": str(trial.status),
-                    "seconds": round(time.monotonic() - self.trial_started, 3),
-                    "val_score": trial.score,  # the objective, on the validation split
-                    "hp": values,
-                    **last,
-                }
-            )
-            print(
-                f"trial {Timed.count}: {values} -> test {last.get('test_value')}",
-                file=sys.stderr,
-                flush=True,
-            )
-            if reached(last.get("test_value"), highest, space.mode):
-                raise Stop("target")
+            record = {
+                "trial_id": trial.trial_id,
+                "status": str(trial.status),
+                "seconds": round(time.monotonic() - self.trial_started, 3),
+                "val_score": trial.score,  # the objective, on the validation split
+                "hp": values,
+            }
+            child.trial_ended(record, TaskHyperModel.last)
 
     common = {
         "objective": kt.Objective(f"val_{space.metric}", direction=space.mode),
@@ -339,14 +384,8 @@ def run_kerastuner(args: argparse.Namespace) -> int:
         kwargs = {"max_epochs": space.epochs[-1], "factor": HYPERBAND_FACTOR}
     tuner_class = type(f"Timed{base.__name__}", (Timed, base), {})
     tuner = tuner_class(TaskHyperModel(), **common, **kwargs)
-    emit({"event": "start", "import_and_data_seconds": round(import_seconds, 3)})
     reason = "exhausted" if args.method == "hyperband" else "max_trials"
-    try:
-        tuner.search(verbose=0)
-    except Stop as stop:
-        reason = stop.reason
-    emit({"event": "end", "reason": reason, "trials": Timed.count})
-    out.close()
+    child.search(lambda: tuner.search(verbose=0), reason)
     return 0
 
 
@@ -384,23 +423,28 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_search_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every search child takes (KerasTuner's here, Optuna's in optuna_search.py)."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--targets", "--target", type=float, nargs="+", required=True, help="stop at the highest"
+    )
+    parser.add_argument("--max-trials", type=int, default=20, help="not Hyperband's")
+    parser.add_argument("--time-cap", type=float, default=300.0, help="seconds from start")
+    parser.add_argument("--out", required=True, help="JSON lines, appended")
+    parser.add_argument("--task", help="a task of bench/suite/ (default: the digits CNN)")
+    parser.add_argument(
+        "--every-epoch", action="store_true", help="test at every epoch's end, not a trial's"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     tuner = commands.add_parser("kerastuner", help="one KerasTuner search, one line per trial")
     tuner.add_argument("--method", choices=METHODS, required=True)
-    tuner.add_argument("--seed", type=int, default=0)
-    tuner.add_argument(
-        "--targets", "--target", type=float, nargs="+", required=True, help="stop at the highest"
-    )
-    tuner.add_argument("--max-trials", type=int, default=20, help="not Hyperband's")
-    tuner.add_argument("--time-cap", type=float, default=300.0, help="seconds from start")
     tuner.add_argument("--dir", required=True, help="KerasTuner's directory")
-    tuner.add_argument("--out", required=True, help="JSON lines, appended")
-    tuner.add_argument("--task", help="a task of bench/suite/ (default: the digits CNN)")
-    tuner.add_argument(
-        "--every-epoch", action="store_true", help="test at every epoch's end, not a trial's"
-    )
+    add_search_flags(tuner)
     replay = commands.add_parser("replay", help="run scripts in one warm process, timed")
     replay.add_argument("scripts", nargs="+", type=Path)
     replay.add_argument("--repeat", type=int, default=1)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
-from search_report import GOAL, KT_METHODS, finite, fmt, goal, summary
-from search_runs import Run
+from search_report import GOAL, finite, fmt, goal, summary
+from search_runs import ANCHORS, Run
 
 GEOMEAN_GOAL = 0.35  # issue 28: the geometric mean of mutate / best anchor across the tasks
 
@@ -36,7 +37,7 @@ def geometric_mean(values: list[float]) -> float | None:
 
 
 def method_key(run: Run) -> str:
-    """mutate's variants apart ("mutate", "mutate old-rules"); a KerasTuner method by name."""
+    """mutate's variants apart ("mutate", "mutate old-rules"); an anchor by name."""
     if run.method != "mutate" or run.variant in (None, "full"):
         return run.method
     return f"mutate {run.variant}"
@@ -51,6 +52,9 @@ def method_row(runs: list[Run]) -> dict[str, Any]:
         "params": median_of([r.params for r in won]),
         "seconds_per_epoch": median_of([r.seconds_per_epoch for r in won]),
         "best": [r.best for r in runs],
+        # mutate's: the noise runs and rechecks spent on the way to the target (issue 27)
+        "noise_trials": median_of([r.noise_trials for r in runs]),
+        "noise_seconds": median_of([r.noise_seconds for r in runs]),
     }
 
 
@@ -60,7 +64,7 @@ def task_row(name: str, target: float, runs: list[Run]) -> dict[str, Any]:
     for run in runs:
         methods.setdefault(method_key(run), [])
     rows = {key: method_row([r for r in runs if method_key(r) == key]) for key in methods}
-    anchors = {m: rows[m]["wall"] for m in KT_METHODS if m in rows}
+    anchors = {m: rows[m]["wall"] for m in ANCHORS if m in rows}
     best = min(anchors, key=anchors.get) if anchors else None
     mutate = rows.get("mutate", {}).get("wall")
     outcome = goal(mutate, anchors.get(best) if best else None)
@@ -118,26 +122,52 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         print(line)
 
 
-def print_sizes(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Each method's winning model: median parameters and seconds per epoch over its hits."""
-    head = f"{'task':24}" + "".join(f"{name(c):>24}" for c in columns)
+def print_per_method(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    cell_of: Callable[[dict[str, Any]], str | None],
+    width: int = 24,
+    title: str = "",
+) -> None:
+    """One line per task, one cell per method: `cell_of(method row)`, `-` where it is None."""
+    head = f"{'task':24}" + "".join(f"{name(c) + title:>{width}}" for c in columns)
     print(head)
     print("-" * len(head))
     for row in rows:
-        line = f"{row['task']:24}"
+        cells = []
         for column in columns:
             method = row["methods"].get(column)
-            if method is None or method["params"] is None:
-                line += f"{'-':>24}"
-                continue
-            pace = method["seconds_per_epoch"]
-            size = (
-                f"{method['params']:,.0f} p, {pace:.2f} s/ep"
-                if pace
-                else f"{method['params']:,.0f} p"
-            )
-            line += f"{size:>24}"
-        print(line)
+            cells.append((cell_of(method) if method is not None else None) or "-")
+        print(f"{row['task']:24}" + "".join(f"{cell:>{width}}" for cell in cells))
+
+
+def size_cell(method: dict[str, Any]) -> str | None:
+    """`5,130 p, 0.31 s/ep`: the winning model's median parameters and seconds per epoch."""
+    if method["params"] is None:
+        return None
+    pace = method["seconds_per_epoch"]
+    return f"{method['params']:,.0f} p, {pace:.2f} s/ep" if pace else f"{method['params']:,.0f} p"
+
+
+def noise_cell(method: dict[str, Any]) -> str | None:
+    """`2 runs, 14.3 s`: the median runs with other seeds and rechecks, and their seconds."""
+    if method.get("noise_trials") is None:
+        return None
+    return f"{method['noise_trials']:g} runs, {method['noise_seconds']:.1f} s"
+
+
+def print_sizes(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Each method's winning model: median parameters and seconds per epoch over its hits."""
+    print_per_method(rows, columns, size_cell)
+
+
+def print_noise_cost(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """What measuring the noise cost each mutate variant: the median runs with other seeds and
+    rechecks, and their own seconds (beside other trials, on free cores, they cost less wall
+    time than that)."""
+    measured = [c for c in columns if c.startswith("mutate")]
+    if measured:
+        print_per_method(rows, measured, noise_cell, width=28, title=" noise")
 
 
 def print_overall(summary_row: dict[str, Any]) -> None:
@@ -156,11 +186,16 @@ def fmt_ratio(value: float | None) -> str:
     return "miss" if math.isinf(value) else f"{value:.2f}x"
 
 
-SHORT = {"random": "KT Random", "hyperband": "KT Hyperband", "bayesian": "KT Bayesian"}
+SHORT = {
+    "random": "KT Random",
+    "hyperband": "KT Hyperband",
+    "bayesian": "KT Bayesian",
+    "optuna": "Optuna TPE",
+}
 
 
 def name(column: str) -> str:
-    """A column's short title: `mutate`, `mutate old-rules`, `KT Random`..."""
+    """A column's short title: `mutate`, `mutate old-rules`, `KT Random`, `Optuna TPE`..."""
     return SHORT.get(column, column)
 
 

@@ -92,7 +92,7 @@ class AddBatchnorm:
         return [self._insert(view, layer) for layer in sites]
 
     def _insert(self, view: ModelView, layer: Layer) -> Proposal:
-        if layer.index == len(view.layers) - 1:
+        if view.is_output(layer):
             return Skip(self.name, layer.index, f"layer {layer.index} is the model's output")
         normalised = _normalisation_after(view, layer)
         if normalised is not None:
@@ -118,9 +118,11 @@ class AddBatchnorm:
 
 def _normalisation_after(view: ModelView, layer: Layer) -> Layer | None:
     """The normalisation that already acts on `layer`'s output, behind layers without weights."""
-    for later in view.layers[layer.index + 1 :]:
+    later = view.next_layer(layer)
+    while later is not None:
         if later.kind in NORMALISATIONS:
             return later
         if later.kind not in _PASS_THROUGH:
             return None
+        later = view.next_layer(later)
     return None

@@ -11,7 +11,13 @@ from mutator.engine import shapes
 from mutator.engine.callargs import find_arg, integer, literal_int, tidy_call
 from mutator.engine.candidate import Candidate, Edit, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_after
-from mutator.engine.keras_names import CONV_KINDS, POOL_KINDS, SHAPE_PRESERVING_KINDS, spatial_rank
+from mutator.engine.keras_names import (
+    CONV_KINDS,
+    MERGE_KINDS,
+    POOL_KINDS,
+    SHAPE_PRESERVING_KINDS,
+    spatial_rank,
+)
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example, Road, WarmMapping
 from rules._style import clone, in_model, quote_of, sibling_callee, string, with_keyword
@@ -89,16 +95,16 @@ class AddConvBlock:
                     f"already {len(convs)} Conv layers (cap {self.max_conv_layers})",
                 )
             ]
-        end = last.index
-        while (
-            end + 1 < len(view.layers)
-            and view.layers[end + 1].kind in POOL_KINDS | SHAPE_PRESERVING_KINDS
-        ):
-            end += 1
+        end = _block_end(view, last)
+        merge = view.next_layer(end)
+        if merge is not None and merge.kind in MERGE_KINDS - {"Dot"}:
+            # Where branches of feature maps meet, a block in one branch would no longer match
+            # the others: it goes after the merge, on the merged maps.
+            end = _block_end(view, merge)
         try:
-            return [self._candidate(view, last, view.layers[end])]
+            return [self._candidate(view, last, end)]
         except CannotInsert as exc:
-            return [Skip(self.name, end, str(exc))]
+            return [Skip(self.name, end.index, str(exc))]
 
     def _candidate(self, view: ModelView, conv: Layer, anchor: Layer) -> Candidate:
         assert conv.call is not None
@@ -153,5 +159,14 @@ class AddConvBlock:
                 Layer(-1, f"MaxPooling{spatial_rank(kind) or 2}D", "", pool, anchor.holder)
             ),
         ]
-        trial = ops[: anchor.index + 1] + new_ops + ops[anchor.index + 1 :]
-        return shapes.fits(view, trial) is not False
+        return shapes.fits_after(view, ops, anchor.index, new_ops) is not False
+
+
+def _block_end(view: ModelView, layer: Layer) -> Layer:
+    """The last of the pooling and shape-keeping layers that follow `layer` in its branch."""
+    end = layer
+    while (following := view.next_layer(end)) is not None and (
+        following.kind in POOL_KINDS | SHAPE_PRESERVING_KINDS
+    ):
+        end = following
+    return end

@@ -8,7 +8,7 @@ from typing import ClassVar
 from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, insert_layers_after
-from mutator.engine.model_view import ModelView
+from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example, Road, WarmMapping
 from rules._style import clone, in_model, quote_of, string, with_keyword
 from rules.add_conv_block import ONE_OF_A_KIND
@@ -61,11 +61,13 @@ class AddDense:
         dense = [layer for layer in view.layers_of({"Dense"}) if layer.call is not None]
         if not dense:
             return []
-        output, hidden = dense[-1], dense[:-1]
+        output = dense[-1]
+        hidden = [layer for layer in dense[:-1] if not view.is_output(layer)]
         if output.index == 0:
             return [Skip(self.name, 0, "the output layer is the model's first layer")]
-        if len(hidden) >= self.max_hidden:
-            return [Skip(self.name, output.index, f"already {len(hidden)} hidden Dense layers")]
+        depth = _hidden_depth(view, output)
+        if depth >= self.max_hidden:
+            return [Skip(self.name, output.index, f"already {depth} hidden Dense layers")]
         assert output.call is not None
         if hidden and hidden[-1].call is not None:
             new = clone(hidden[-1], ONE_OF_A_KIND)
@@ -79,7 +81,10 @@ class AddDense:
             new = with_keyword(new, "units", integer(self.units), position=0)
             new = with_keyword(new, "activation", string(self.activation, quote), position=1)
             units = self.units
-        anchor = view.layers[output.index - 1]
+        anchor = view.previous_layer(output)
+        if anchor is None:  # a functional output layer that takes a model input, or several
+            reason = "the output layer takes no single layer's output to put a layer after"
+            return [Skip(self.name, output.index, reason)]
         try:
             edits = insert_layers_after(view, anchor, [new])
         except CannotInsert as exc:
@@ -93,3 +98,13 @@ class AddDense:
                 edits,
             )
         ]
+
+
+def _hidden_depth(view: ModelView, output: Layer) -> int:
+    """The most hidden Dense layers on one path to the output (in a chain, all of them)."""
+    depth: dict[int, int] = {}
+    for layer in view.layers[: output.index + 1]:
+        before = max((depth.get(source.index, 0) for source in view.sources(layer)), default=0)
+        hidden = layer.kind == "Dense" and layer.call is not None and layer is not output
+        depth[layer.index] = before + hidden
+    return depth[output.index]

@@ -76,7 +76,7 @@ class AddDropout:
         anchor = self._anchor(view)
         if anchor is None:
             return []
-        following = view.layers[anchor.index + 1] if anchor.index + 1 < len(view.layers) else None
+        following = view.next_layer(anchor)
         if following is not None and following.kind in DROPOUTS:
             return [self._raise(view, following)]
         try:
@@ -87,19 +87,20 @@ class AddDropout:
     def _anchor(self, view: ModelView) -> Layer | None:
         """The last hidden Dense layer, else the end of the last Conv block (before its Dropout)."""
         dense = [layer for layer in view.layers_of({"Dense"}) if layer.call is not None]
-        if len(dense) >= 2:
-            return dense[-2]
+        hidden = [layer for layer in dense[:-1] if not view.is_output(layer)]
+        if hidden:
+            return hidden[-1]
         convs = view.layers_of(CONV_KINDS)
         if not convs:
             return None
-        end = convs[-1].index
-        while end + 1 < len(view.layers) and (
-            view.layers[end + 1].kind in (POOL_KINDS | SHAPE_PRESERVING_KINDS) - DROPOUTS
+        end = convs[-1]
+        while (following := view.next_layer(end)) is not None and (
+            following.kind in (POOL_KINDS | SHAPE_PRESERVING_KINDS) - DROPOUTS
         ):
-            end += 1
-        if end + 1 >= len(view.layers):
+            end = following
+        if view.is_output(end) or not view.readers(end):
             return None  # the conv block is the model's output: nothing to drop after it
-        return view.layers[end]
+        return end
 
     def _raise(self, view: ModelView, dropout: Layer) -> Proposal:
         rate_arg = dropout.arg(0, "rate", "p")

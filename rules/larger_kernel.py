@@ -8,7 +8,7 @@ from typing import ClassVar
 import libcst as cst
 
 from mutator.engine import shapes
-from mutator.engine.callargs import integer, literal_int, literal_ints
+from mutator.engine.callargs import integer, literal_int, literal_ints, literal_str
 from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import Layer, ModelView
@@ -64,7 +64,13 @@ class LargerKernel:
         proposals: list[Proposal] = []
         ops = shapes.model_ops(view)
         for layer in view.layers_of(CONV_KINDS):
-            proposals.append(self._propose_one(view, layer, ops))
+            proposal = self._propose_one(view, layer, ops)
+            if isinstance(proposal, Candidate) and not _keeps_size(layer):
+                conflict = shapes.size_conflict(view, layer, frozenset({shapes.SPATIAL}))
+                if conflict is not None:
+                    reason = f"its output's height and width must stay: {conflict}"
+                    proposal = Skip(self.name, layer.index, reason)
+            proposals.append(proposal)
         return proposals
 
     def _propose_one(self, view: ModelView, layer: Layer, ops: list) -> Proposal:
@@ -139,6 +145,12 @@ def _keras1_rows_cols(layer: Layer) -> tuple[cst.Arg, cst.Arg] | None:
     if literal_int(rows.value) is None or literal_int(cols.value) is None:
         return None
     return rows, cols
+
+
+def _keeps_size(layer: Layer) -> bool:
+    """A larger kernel leaves the output's size as it is under padding "same" (or "causal")."""
+    padding = layer.arg(3, "padding", "border_mode")
+    return padding is not None and literal_str(padding.value) in ("same", "causal")
 
 
 def _fmt(kernel: tuple[int, ...]) -> str:

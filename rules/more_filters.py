@@ -9,6 +9,7 @@ from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import ModelView
+from mutator.engine.shapes import LAST, size_conflict
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
@@ -70,6 +71,10 @@ class MoreFilters:
             if new <= value:
                 reason = f"{value} filters is already at the cap ({self.max_filters})"
                 proposals.append(Skip(self.name, layer.index, reason))
+                continue
+            conflict = size_conflict(view, layer, frozenset({LAST}))
+            if conflict is not None:
+                proposals.append(Skip(self.name, layer.index, f"its filters must stay: {conflict}"))
                 continue
             proposals.append(
                 Candidate(

@@ -8,6 +8,7 @@ from typing import ClassVar
 from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.model_view import Layer, ModelView
+from mutator.engine.shapes import LAST, size_conflict
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
@@ -73,7 +74,8 @@ class WiderDense:
     )
 
     def propose(self, view: ModelView) -> list[Proposal]:
-        hidden = view.layers_of({"Dense"})[:-1]  # the last is the output layer
+        # The last is the output layer; a functional model may have more outputs.
+        hidden = [layer for layer in view.layers_of({"Dense"})[:-1] if not view.is_output(layer)]
         return [self._widen(view, layer) for layer in hidden]
 
     def _widen(self, view: ModelView, layer: Layer) -> Proposal:
@@ -87,6 +89,9 @@ class WiderDense:
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
             return Skip(self.name, layer.index, reason)
+        conflict = size_conflict(view, layer, frozenset({LAST}))
+        if conflict is not None:
+            return Skip(self.name, layer.index, f"its units must stay: {conflict}")
         return Candidate(
             self.name,
             layer.index,

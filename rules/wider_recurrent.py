@@ -10,6 +10,7 @@ from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS, RECURRENT_KINDS, WRAPPER_KINDS
 from mutator.engine.model_view import Layer, ModelView
+from mutator.engine.shapes import LAST, size_conflict
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
@@ -87,7 +88,7 @@ class WiderRecurrent:
         return proposals
 
     def _widen(self, view: ModelView, layer: Layer, cell: Layer) -> Proposal:
-        if not any(later.kind in _READERS for later in view.layers[layer.index + 1 :]):
+        if not any(later.kind in _READERS for later in view.downstream(layer)):
             reason = (
                 f"layer {layer.index}'s units are the model's outputs: no later layer reads them"
             )
@@ -105,6 +106,9 @@ class WiderRecurrent:
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
             return Skip(self.name, layer.index, reason)
+        conflict = size_conflict(view, layer, frozenset({LAST}))
+        if conflict is not None:
+            return Skip(self.name, layer.index, f"its units must stay: {conflict}")
         written = layer.written_as if cell is layer else f"{layer.written_as}({cell.written_as})"
         return Candidate(
             self.name,

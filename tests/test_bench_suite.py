@@ -1,5 +1,6 @@
 """The benchmark suite's pure parts: the task registry, the medians, ratios and geometric mean,
-when a KerasTuner search met a target, and the command line. No Keras, no training."""
+when an anchor's search met a target, Optuna's stand-in for KerasTuner's `hp`, and the command
+line. No Keras, no training."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import bench_suite  # noqa: E402 - bench/ is not a package: its modules import each other flat
+import optuna_search  # noqa: E402
 import search_runs  # noqa: E402
 import search_space  # noqa: E402
 import suite_report  # noqa: E402
@@ -50,10 +52,10 @@ def run(
 # -- the registry --------------------------------------------------------------------------------
 
 
-def test_the_suite_has_the_tasks_issue_26_names_and_ten_in_all():
+def test_the_suite_has_the_tasks_issues_26_and_28_name_and_eleven_in_all():
     names = [task.name for task in TASKS]
-    assert len(names) == len(set(names)) >= 10
-    assert {"lstm_digits", "sgd_slow_cnn"} <= set(names)
+    assert len(names) == len(set(names)) >= 11
+    assert {"lstm_digits", "sgd_slow_cnn", "overfit_diabetes"} <= set(names)
     assert task_named("lstm_digits").target == 0.95
     with pytest.raises(KeyError, match="no task 'nope'"):
         task_named("nope")
@@ -124,7 +126,7 @@ def test_mutate_counts_a_loss_target_on_from_scratch_values_only():
     assert search_runs.first_reached(path, 40.0, "min") is None
 
 
-def test_a_kerastuner_target_is_met_at_the_earliest_epoch_or_trial():
+def test_an_anchors_target_is_met_at_the_earliest_epoch_or_trial():
     events = [
         {"event": "start", "at": 5.0},
         {"event": "trial", "at": 10.0, "test_value": 0.9, "epochs_trained": 5, "seconds": 4.0},
@@ -140,11 +142,57 @@ def test_a_kerastuner_target_is_met_at_the_earliest_epoch_or_trial():
         },
         {"event": "trial", "at": 30.0, "test_value": 0.97, "epochs_trained": 20, "seconds": 19.0},
     ]
-    hit = search_runs.kerastuner_hit(events, 0.95, "max")
+    hit = search_runs.anchor_hit(events, 0.95, "max")
     assert hit["at"] == 14.0 and hit["params"] == 1000
     assert [t["epochs_trained"] for t in hit["trials"]] == [5, 3]  # the part of trial 2 that ran
-    assert search_runs.kerastuner_hit(events, 0.97, "max")["at"] == 30.0  # no met line for it
-    assert search_runs.kerastuner_hit(events, 0.99, "max") is None
+    assert search_runs.anchor_hit(events, 0.97, "max")["at"] == 30.0  # no met line for it
+    assert search_runs.anchor_hit(events, 0.99, "max") is None
+
+
+# -- the anchors ---------------------------------------------------------------------------------
+
+
+def test_every_anchor_has_a_child_process_and_a_label():
+    assert search_runs.ANCHORS == ("random", "hyperband", "bayesian", "optuna")
+    for method in search_runs.ANCHORS:
+        assert search_runs.LABELS[method] and suite_report.name(method) != method
+        command = search_runs.anchor_command(method)
+        assert command[0] == sys.executable and Path(command[1]).is_file()
+    assert search_runs.anchor_command("optuna")[1:] == [str(BENCH / "optuna_search.py")]
+    assert search_runs.anchor_command("random")[2:] == ["kerastuner", "--method", "random"]
+
+
+def test_optuna_offers_kerastuners_hp_over_the_same_values():
+    optuna = pytest.importorskip("optuna")
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    for _ in range(12):  # past TPE's 10 random start-up trials
+        trial = study.ask()
+        hp = optuna_search.OptunaHP(trial)
+        assert hp.Int("layers", 1, 3, default=3) in (1, 2, 3)
+        units = hp.Choice("units", [4, 8, 16], default=4)
+        assert units in (4, 8, 16)
+        assert hp.Choice("units", [4, 8, 16]) == units, "a name asked twice is one value"
+        assert 1e-4 <= hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=1e-3) <= 0.1
+        dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0)
+        assert dropout * 10 == pytest.approx(round(dropout * 10))
+        assert hp.Boolean("batchnorm", default=False) in (False, True)
+        study.tell(trial, float(units))
+    spaces = trial.distributions
+    assert spaces["layers"] == optuna.distributions.IntDistribution(1, 3)
+    assert spaces["units"] == optuna.distributions.CategoricalDistribution([4, 8, 16])
+    assert spaces["learning_rate"] == optuna.distributions.FloatDistribution(1e-4, 0.1, log=True)
+    assert spaces["dropout"] == optuna.distributions.FloatDistribution(0.0, 0.5, step=0.1)
+    assert spaces["batchnorm"] == optuna.distributions.CategoricalDistribution([False, True])
+
+
+def test_optunas_child_takes_kerastuners_flags_but_the_method_and_directory():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    search_space.add_search_flags(parser)
+    args = parser.parse_args(["--targets", "48", "--out", "o.jsonl", "--task", "overfit_diabetes"])
+    assert (args.seed, args.max_trials, args.every_epoch) == (0, 20, False)
+    assert args.targets == [48.0] and args.task == "overfit_diabetes"
 
 
 def test_a_saved_models_parameters_leave_out_the_optimizer_and_seeds():
@@ -195,6 +243,10 @@ def test_a_task_row_takes_medians_over_seeds_with_misses_as_infinite():
     missed = suite_report.task_row(
         "t", 0.95, [run("mutate", 1, None, "full"), run("random", 1, 9.0)]
     )
+    with_optuna = suite_report.task_row(
+        "t", 0.95, [run("mutate", 1, 4.0, "full"), run("random", 1, 9.0), run("optuna", 1, 8.0)]
+    )
+    assert with_optuna["best_anchor"] == "optuna" and with_optuna["ratio"] == 0.5
     overall = suite_report.overall([row, missed])
     assert overall["geometric_mean"] == math.inf and overall["goal_met_tasks"] == 1
     assert suite_report.json_rows([missed])[0]["ratio"] is None  # JSON has no infinity
@@ -223,7 +275,12 @@ def test_quick_is_a_short_run_and_seed_zero_is_refused(capsys):
         "lstm_digits"
     ]
     assert bench_suite.columns(args) == ["mutate", "mutate old-rules", "random"]
-    assert len(bench_suite.parse([]).tasks) == len(TASKS)
+    assert "optuna" not in args.methods, "--quick stays three searches a task"
+    everything = bench_suite.parse([])
+    assert len(everything.tasks) == len(TASKS) and "optuna" in everything.methods
+    assert bench_suite.columns(everything)[-4:] == ["random", "hyperband", "bayesian", "optuna"]
+    chosen = bench_suite.parse(["--methods", "mutate", "optuna", "random", "--variants", "full"])
+    assert bench_suite.columns(chosen) == ["mutate", "random", "optuna"]
     with pytest.raises(SystemExit):
         bench_suite.parse(["--seeds", "0"])
     assert "KerasTuner takes it as no seed" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 Each `build_*` is the model family of its task's script as a user would put it into KerasTuner:
 the script's layers with their sizes, kernels, depth and learning rate as hyperparameters, each
-defaulting to the weak script's value (so a search's first trial is the script itself). The
-epochs are declared by the search (bench/search_space.py), from `epochs` in the registry.
+defaulting to the weak script's value (KerasTuner 1.4's searches draw even their first trial at
+random: the defaults only say where the script sits in the space). The epochs are declared by
+the search (bench/search_space.py), from `epochs` in the registry. bench/optuna_search.py calls
+the same `build_*` with Optuna behind KerasTuner's `hp`: the space is written once.
 Every build seeds Keras as the scripts do, so a trial with the script's values is the script.
 
 `load_*` return exactly the script's data and split: x_train, x_test, y_train, y_test. Keras and
@@ -258,5 +260,23 @@ def build_regression_mae(hp: Any) -> Any:
     body = dense_stack(keras, hp, [4, 8, 16, 32, 64], 4, depth=1)
     rate = hp.Choice("learning_rate", [1e-3, 1e-2, 1e-1], default=1e-2)
     model = keras.Sequential([keras.Input(shape=(10,)), *body, keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss="mse", metrics=["mae"])
+    return model
+
+
+def build_overfit_diabetes(hp: Any) -> Any:
+    """The over-fitting MLP's family: its width and depth, and dropout after each hidden layer as
+    a user adds it against over-fitting."""
+    keras = seeded_keras()
+    depth = hp.Int("layers", 1, 3, default=3)
+    units = hp.Choice("units", [32, 64, 128, 256, 512], default=512)
+    dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0)
+    rate = hp.Choice("learning_rate", LEARNING_RATES, default=1e-2)
+    model = keras.Sequential([keras.Input(shape=(10,))])
+    for _ in range(depth):
+        model.add(keras.layers.Dense(units, activation="relu"))
+        if dropout > 0:  # no Dropout(0.0): the script's values build the script's model
+            model.add(keras.layers.Dropout(dropout))
+    model.add(keras.layers.Dense(1))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss="mse", metrics=["mae"])
     return model

@@ -58,44 +58,8 @@ def tune_command(args: argparse.Namespace) -> int:
     from mutator.search import config, tune
 
     config_path, table = config.find_config(args.script)
-    script_args = list(args.script_args)
-    overrides = {
-        "target": args.target,
-        "metric": args.metric,
-        "mode": args.mode,
-        "metric_regex": args.metric_regex,
-        "min_improvement": args.min_improvement,
-        "select_on": args.select_on,
-        "noise_runs": args.noise_runs,
-        "final_runs": args.final_runs,
-        "noise_multiple": args.noise_multiple,
-        "max_trials": args.max_trials,
-        "time_budget": args.time_budget,
-        "trial_timeout": args.trial_timeout,
-        "seed": args.seed,
-        "rules": args.rules,
-        "runner": args.runner,
-        "retries": args.retries,
-        "parallel": args.parallel,
-        "warm_start": args.warm_start,
-        "warm_share": args.warm_share,
-        "warm_after": args.warm_after,
-        "worker": args.worker,
-        "prune": args.prune,
-        "joint_changes": args.joint_changes,
-        "script_args": script_args or None,
-        "docker_image": args.docker_image,
-        "docker_cpus": args.docker_cpus,
-        "docker_memory": args.docker_memory,
-        "docker_network": args.docker_network,
-        "docker_keep_failed": args.docker_keep_failed,
-        "ray_address": args.ray_address,
-        "ray_cpus": args.ray_cpus,
-        "ray_gpus": args.ray_gpus,
-        "ray_memory": args.ray_memory,
-    }
-    settings = config.settings_from(table, overrides, str(config_path or "config"))
-    api.check_rule_names(settings.rules, settings.rule_settings)  # fail before training
+    settings = config.settings_from(table, setting_flags(args), str(config_path or "config"))
+    api.check_rule_names(settings.climb.rules, settings.climb.rule_settings)  # fail before training
     follow_up = FollowUp.prepare(
         args.script,
         tune.run_dir_for(args.script, args.workdir),
@@ -113,7 +77,17 @@ def tune_command(args: argparse.Namespace) -> int:
     reporter.message(tune.summarise(outcome, settings))
     reporter.message(f"best script: {outcome.run_dir / 'best.py'}")
     reporter.message(f"report: {outcome.run_dir / 'report.html'}")
-    return follow_up.finish(0 if outcome.reached or settings.target is None else 1)
+    return follow_up.finish(0 if outcome.reached or settings.goal.target is None else 1)
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the flags gave, by flat key: each setting's flag has its key as `dest`
+    (`config.FLAT_KEYS`); None, or nothing after `--`, means not given."""
+    from mutator.search import config
+
+    given = {key: getattr(args, key) for key in config.FLAT_KEYS if hasattr(args, key)}
+    given["script_args"] = list(args.script_args) or None
+    return given
 
 
 def _commit_request(args: argparse.Namespace) -> CommitRequest | None:

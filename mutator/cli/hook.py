@@ -49,7 +49,7 @@ def preview_file(path: Path) -> Finding:
         config_path, table = config.find_config(path)
         settings = config.settings_from(table, {}, str(config_path or "config"))
         script = api.Script.load(path)
-        rules = api.rules_named(settings.rules, settings.rule_settings)
+        rules = api.rules_named(settings.climb.rules, settings.climb.rule_settings)
         candidate = api.choose(api.propose(script, rules))
         result = api.rewrite(script, candidate)
     except MutatorError as exc:

@@ -13,7 +13,7 @@ from mutator.engine.candidate import Candidate, Proposal
 
 if TYPE_CHECKING:
     from mutator.api import Script
-    from mutator.engine.model_view import ModelView
+    from mutator.engine.model_view import Layer, ModelView
     from mutator.search.ledger import TrialRecord
     from rules import Rule
 
@@ -68,11 +68,19 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
     console = _console()
     console.print(
         f"[bold]{script.path}[/bold]: model [bold]{view.name}[/bold] in {view.scope}, "
-        f"style {view.style}, input shape {view.input_shape or 'unknown'}"
+        f"style {view.style}, {escape(_inputs_line(view))}"
     )
     table = Table()
     composed = any(layer.model for layer in view.layers)
-    columns = ("site", "layer", "written as", "arguments", *(("model",) if composed else ()))
+    branched = _branched(view)
+    columns = (
+        "site",
+        "layer",
+        "written as",
+        "arguments",
+        *(("takes",) if branched else ()),
+        *(("model",) if composed else ()),
+    )
     for column in columns:
         table.add_column(column)
     for layer in view.layers:
@@ -85,7 +93,8 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
         if layer.written_base:
             written += f" (a {layer.written_base})"
         model = (layer.model or view.name,) if composed else ()
-        table.add_row(str(layer.index), layer.kind, written, arguments, *model)
+        takes = (_takes(view, layer),) if branched else ()
+        table.add_row(str(layer.index), layer.kind, written, escape(arguments), *takes, *model)
     console.print(table)
     epochs = view.epochs
     console.print(f"epochs: {epochs.detail if epochs else 'no fit call found'}")
@@ -104,6 +113,37 @@ def model_report(script: Script, proposals: Sequence[Proposal]) -> None:
         else:
             where = "" if proposal.site is None else f" @{proposal.site}"
             console.print(f"  {proposal.rule}{where}: [dim]skip: {proposal.reason}[/dim]")
+
+
+def _inputs_line(view: ModelView) -> str:
+    """`input shape (8, 8, 1)`, or each input of a functional model that takes several."""
+    inputs = view.flow.inputs if view.flow is not None else ()
+    if len(inputs) < 2:
+        return f"input shape {view.input_shape or 'unknown'}"
+    shown = ", ".join(f"{i.name or '?'} {i.shape or '(shape unknown)'}" for i in inputs)
+    return f"inputs {shown}"
+
+
+def _branched(view: ModelView) -> bool:
+    """True for a functional model that is not one chain of layers."""
+    flow = view.flow
+    if flow is None:
+        return False
+    return any(
+        reads != ((layer - 1,) if layer else ()) or len(flow.reads_inputs[layer]) != (layer == 0)
+        for layer, reads in enumerate(flow.reads)
+    )
+
+
+def _takes(view: ModelView, layer: Layer) -> str:
+    """What a layer of a functional model takes: layers by site, inputs by name."""
+    assert view.flow is not None
+    inputs = view.flow.inputs
+    taken = [str(source.index) for source in view.sources(layer)]
+    taken += [inputs[k].name or "input" for k in view.flow.reads_inputs[layer.index]]
+    if layer.index in view.flow.unread:
+        taken.append("?")
+    return ", ".join(taken)
 
 
 def _optimizer_line(view: ModelView) -> str:

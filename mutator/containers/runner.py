@@ -124,19 +124,24 @@ class DockerRunner(ConcurrentRunner):
 
     @classmethod
     def from_settings(
-        cls, settings: Any, on_line: LineCallback | None = None, preload: Sequence[str] = ()
+        cls,
+        docker: Any,
+        worker: bool = False,
+        on_line: LineCallback | None = None,
+        preload: Sequence[str] = (),
     ) -> DockerRunner:
-        """From TuneSettings; the docker_* fields are optional (defaults when absent)."""
+        """From `TuneSettings.docker` (image, images, cpus, memory, network, keep_failed,
+        restart_grace) and whether trials fork from a warm worker (`TuneSettings.fast.worker`)."""
         return cls(
-            getattr(settings, "docker_image", None),
-            images=getattr(settings, "images", None) or {},
-            cpus=getattr(settings, "docker_cpus", None),
-            memory=getattr(settings, "docker_memory", None),
-            network=getattr(settings, "docker_network", None),
-            keep_failed=getattr(settings, "docker_keep_failed", False),
-            restart_grace=getattr(settings, "docker_restart_grace", 0.0),
+            docker.image,
+            images=dict(docker.images),
+            cpus=docker.cpus,
+            memory=docker.memory,
+            network=docker.network,
+            keep_failed=docker.keep_failed,
+            restart_grace=docker.restart_grace,
             on_line=on_line,
-            worker=getattr(settings, "worker", False),
+            worker=worker,
             preload=preload,
         )
 

@@ -214,8 +214,11 @@ class _FactCollector:
                 )
                 self.facts.constructions.append(found)
         kind = self._layer_kind(node, qualified)
+        merge = self._merge_kind(node, qualified) if kind is None else None
         if kind is not None:
             self.facts.layer_kinds[node] = kind
+        elif merge is not None:
+            self.facts.merge_calls[node] = merge
         elif qualified is not None and "optimizer" in qualified.lower():
             self._optimizer_kind(node, qualified)
         func = node.func
@@ -226,6 +229,8 @@ class _FactCollector:
             return
         method = func.attr.value
         if method in ("add", "append") and len(node.args) == 1 and statement is not None:
+            if merge is not None:  # `layers.add([a, b])`: a merge, not `model.add(layer)`
+                return
             receiver = self.facts.module.code_for_node(func.value)
             in_loop = self._loops[-1] > 0
             found = AddCall(
@@ -271,6 +276,19 @@ class _FactCollector:
             and self.bindings.is_unbound(func.value)
         ):
             return keras_names.canonical_kind(func.value)
+        return None
+
+
+    def _merge_kind(self, node: cst.Call, qualified: str | None) -> str | None:
+        if qualified is not None:
+            return keras_names.merge_function(qualified)
+        func = node.func
+        if (
+            self.facts.star_layers
+            and isinstance(func, cst.Name)
+            and self.bindings.is_unbound(func.value)
+        ):
+            return keras_names.MERGE_FUNCTIONS.get(func.value)
         return None
 
 

@@ -106,6 +106,8 @@ class ScriptFacts:
     arguments: list[cst.Call] = field(default_factory=list)  # argparse `add_argument` calls
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
+    # Calls of Keras's merge functions (`layers.concatenate([a, b])`) -> the kind they make.
+    merge_calls: dict[cst.Call, str] = field(default_factory=dict)
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)
     appends: list[AddCall] = field(default_factory=list)  # `name.append(<call>)`
     flag_defines: list[cst.Call] = field(default_factory=list)  # absl DEFINE_integer/float

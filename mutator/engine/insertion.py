@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
+from mutator.engine import keras_names, shapes
 from mutator.engine.callargs import insert_after
 from mutator.engine.candidate import Edit, InsertStatements, Replace
 from mutator.engine.model_view import (
@@ -34,6 +35,12 @@ def insert_layers_after(
 ) -> tuple[Edit, ...]:
     """Edits that put `calls` (new layer constructors) right after `layer` in the model."""
     holder = layer.holder
+    # In a functional model the new layers take `layer`'s place before everything that took
+    # its output; where that is a merge needing its inputs' shapes, a layer that changes them
+    # cannot go there.
+    why = shapes.size_conflict(view, layer, _changes(calls))
+    if why is not None:
+        raise CannotInsert(why)
     if isinstance(holder, ListedLayer):
         elements = list(holder.list_node.elements)
         index = next(i for i, element in enumerate(elements) if element is holder.element)
@@ -41,7 +48,7 @@ def insert_layers_after(
         return (Replace(holder.list_node, holder.list_node.with_changes(elements=new)),)
     if isinstance(holder, AddedLayer):
         lines = [f"{holder.receiver}.{holder.method}({view.code(call)})" for call in calls]
-        following = view.layers[layer.index + 1] if layer.index + 1 < len(view.layers) else None
+        following = view.next_layer(layer)
         if (
             following is not None
             and isinstance(following.holder, AddedLayer)
@@ -59,14 +66,38 @@ def insert_layers_after(
             raise CannotInsert(
                 f"layer {layer.index} ({layer.kind}) is applied inline, not assigned to a variable"
             )
-        if holder.target == view.input_name:
+        model_inputs = view.flow.inputs if view.flow is not None else ()
+        inputs = {view.input_name, *(model_input.name for model_input in model_inputs)}
+        if holder.target in inputs - {None}:
             raise CannotInsert(f"inserting after layer {layer.index} would rebind the model input")
+        # `name = New(...)(name)` right after the layer's statement: every later use of `name`
+        # takes the new layer's output, and those are the uses of this layer's output (in its
+        # branch: another branch's tensors have their own names).
         name = holder.target
         lines = [f"{name} = {view.code(call)}({name})" for call in calls]
         return (InsertStatements(holder.statement, _statements(view, lines)),)
     if isinstance(holder, AttributeLayer):
         return _insert_attributes(view, holder, calls)
     raise CannotInsert(f"layer {layer.index} is attached in a way we cannot extend")
+
+
+def _changes(calls: Sequence[cst.Call]) -> frozenset[str]:
+    """What new layers change of the tensor they are put on: its last axis (a Dense, a Conv),
+    its other axes (a pooling, a Conv), or nothing (a Dropout, a normalisation)."""
+    changed: set[str] = set()
+    for call in calls:
+        func = call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+        kind = keras_names.canonical_kind(name)
+        if kind in keras_names.SHAPE_PRESERVING_KINDS:
+            continue
+        if kind == "Dense":
+            changed.add(shapes.LAST)
+        elif kind in keras_names.POOL_KINDS:
+            changed.add(shapes.SPATIAL)
+        else:
+            changed |= {shapes.LAST, shapes.SPATIAL}
+    return frozenset(changed)
 
 
 def _insert_attributes(

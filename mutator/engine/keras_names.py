@@ -21,6 +21,8 @@ _MODEL = re.compile(
 )
 _INPUT = re.compile(rf"^{_KERAS}(?:\.layers|\.engine\.input_layer)?\.Input$")
 _LAYERS_MODULE = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*$")
+# `keras.layers.concatenate`, Keras 2's `keras.layers.merge.add`: merge functions, lower case.
+_MERGE_FUNCTION = re.compile(rf"^{_KERAS}\.layers(?:\.[a-z_][a-z0-9_]*)*\.([a-z]+)$")
 
 #: Old or alternative spellings, mapped to the name rules use.
 CANONICAL_KIND = {
@@ -65,6 +67,14 @@ INPUT_KINDS = frozenset({"Input", "InputLayer"})
 RECURRENT_KINDS = frozenset({"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU"})
 # Layers that apply another layer, given as their first argument: `Bidirectional(LSTM(32))`.
 WRAPPER_KINDS = frozenset({"Bidirectional", "TimeDistributed"})
+# Layers that merge several tensors, each also written as a function of the list of tensors
+# (`layers.Concatenate()([a, b])` or `layers.concatenate([a, b])`). All but Concatenate need
+# their inputs of one shape; Concatenate, the same shape but on its axis.
+MERGE_FUNCTIONS = {
+    name.lower(): name
+    for name in ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot")
+}
+MERGE_KINDS = frozenset(MERGE_FUNCTIONS.values())
 
 # What `from keras.layers import *` can bring in that rules care about (star imports cannot be
 # resolved by libcst, so a bare name is accepted when it is one of these and is not defined locally).
@@ -76,6 +86,7 @@ STAR_IMPORTABLE_LAYERS = frozenset(
     | set(CANONICAL_KIND)
     | RECURRENT_KINDS
     | WRAPPER_KINDS
+    | MERGE_KINDS
     | {"Dense", "Input", "InputLayer", "Reshape"}
 )
 
@@ -101,6 +112,13 @@ def is_functional_model(qualified_name: str) -> bool:
 
 def is_input(qualified_name: str) -> bool:
     return bool(_INPUT.match(qualified_name))
+
+
+def merge_function(qualified_name: str) -> str | None:
+    """The merge layer a Keras merge function makes (`keras.layers.concatenate` ->
+    `Concatenate`), or None."""
+    match = _MERGE_FUNCTION.match(qualified_name)
+    return MERGE_FUNCTIONS.get(match.group(1)) if match else None
 
 
 def is_layers_module(qualified_name: str) -> bool:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from mutator.engine import keras_names, subclassed
+from mutator.engine import graph, keras_names, subclassed
 from mutator.engine.batch_size import resolve_batch_size
-from mutator.engine.callargs import find_arg, literal_ints
+from mutator.engine.callargs import find_arg
 from mutator.engine.collect import collect_facts
 from mutator.engine.epochs import resolve_epochs
 from mutator.engine.facts import Assignment, Construction, FitCall, ScriptFacts
@@ -21,7 +21,7 @@ from mutator.engine.input_shape import built_shape, data_shape
 from mutator.engine.model_view import (
     UNKNOWN_KIND,
     AddedLayer,
-    AppliedLayer,
+    Flow,
     Layer,
     ListedLayer,
     ModelView,
@@ -137,6 +137,7 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
     construction = candidate.construction
     notes: list[str] = []
     input_name = None
+    flow = None
     if construction.kind == "sequential":
         layers, style = _sequential_layers(candidate, facts)
         input_shape = _sequential_input_shape(layers)
@@ -157,7 +158,7 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
         )
         style = "subclassed"
     else:
-        layers, input_name, input_shape = _functional_layers(candidate, facts, notes)
+        layers, input_name, input_shape, flow = _functional_layers(candidate, facts, notes)
         style = "functional"
     if not layers:
         raise ModelNotFoundError(
@@ -184,6 +185,7 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
             candidate.name, construction.scope, construction.order, fit, facts
         ),
         batch_size=resolve_batch_size(fit, facts) if fit is not None else None,
+        flow=flow,
     )
 
 
@@ -233,7 +235,7 @@ def _layer(index: int, expr: cst.BaseExpression, holder, facts: ScriptFacts) -> 
     if isinstance(expr, cst.Call):
         # A call that does not resolve to keras.layers (a custom layer, a same-named class from
         # another library) is kept in its place but no rule will touch it.
-        kind = facts.layer_kinds.get(expr, UNKNOWN_KIND)
+        kind = facts.layer_kinds.get(expr) or facts.merge_calls.get(expr, UNKNOWN_KIND)
         written = facts.module.code_for_node(expr.func)
         inner = find_arg(expr, 0, "layer") if kind in keras_names.WRAPPER_KINDS else None
         wrapped = None
@@ -259,77 +261,29 @@ def _sequential_input_shape(layers: list[Layer]) -> tuple[int | None, ...] | Non
 
 
 def _functional_layers(
-    candidate: _Candidate, facts: ScriptFacts, notes: list[str], depth: int = 0
-) -> tuple[list[Layer], str | None, tuple[int | None, ...] | None]:
-    """Walk back from the model's outputs through `x = Layer(...)(x)` assignments to its Input.
+    candidate: _Candidate, facts: ScriptFacts, notes: list[str]
+) -> tuple[list[Layer], str | None, tuple[int | None, ...] | None, Flow | None]:
+    """The layers of `Model(inputs, outputs)`, from every Input to the outputs (`graph.read`).
 
     A model applied like a layer (`x = features(inputs)`, where `features` is built here or
     returned by a builder function) contributes its own layers, in place, marked with its name.
     """
-    call = candidate.construction.call
-    inputs_arg, outputs_arg = find_arg(call, 0, "inputs"), find_arg(call, 1, "outputs")
-    if outputs_arg is None:
-        return [], None, None
-    scope = candidate.construction.scope
-    chain: list[Layer] = []  # from the output back to the input
-    input_name = None
-    input_shape = None
-    expr: cst.BaseExpression | None = outputs_arg.value
-    before = candidate.construction.order
-    statement = candidate.construction.statement
-    assigned: Assignment | None = None
-    while expr is not None and len(chain) < 1000:
-        if isinstance(expr, cst.Name):
-            assigned = facts.last_assignment(scope, expr.value, before)
-            if assigned is None:
-                break
-            before, statement, expr = assigned.order, assigned.statement, assigned.value
-            continue
-        if (
-            isinstance(expr, cst.Call)
-            and isinstance(expr.func, cst.Call)
-            and expr.func in facts.layer_kinds
-        ):
-            source = expr.args[0].value if expr.args else None
-            target = None
-            if (
-                assigned is not None
-                and assigned.value is expr
-                and isinstance(assigned.target, cst.Name)
-            ):
-                target = assigned.target.value
-            source_name = source.value if isinstance(source, cst.Name) else None
-            holder = AppliedLayer(statement, target, source_name)
-            chain.append(_layer(-1, expr.func, holder, facts))
-            expr = source
-            continue
-        if isinstance(expr, cst.Call) and facts.layer_kinds.get(expr) == "Input":
-            input_shape = literal_ints(a.value) if (a := find_arg(expr, 0, "shape")) else None
-            if inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
-                input_name = inputs_arg.value.value
-            break
-        inner = _submodel(expr, scope, before, facts) if depth < 4 else None
-        if inner is not None and inner.construction.kind == "subclassed":
-            inner = None  # a subclassed model applied like a layer: not read inside
-        if inner is not None and isinstance(expr, cst.Call):
-            if inner.construction.kind == "sequential":
-                sub, _ = _sequential_layers(inner, facts)
-            else:
-                sub, _, _ = _functional_layers(inner, facts, notes, depth + 1)
-            chain += [replace(layer, model=layer.model or inner.name) for layer in reversed(sub)]
-            expr = expr.args[0].value if expr.args else None
-            continue
-        if chain and inputs_arg is not None and isinstance(inputs_arg.value, cst.Name):
-            # The first layer takes several inputs (`Concatenate()(list(inputs.values()))`):
-            # the model's inputs are a dict or list of keras.Input, read no further.
-            input_name = inputs_arg.value.value
-            notes.append(f"the model's inputs are `{facts.module.code_for_node(expr)}`")
-            break
-        notes.append(f"stopped reading the model at `{facts.module.code_for_node(expr)}`")
-        break
-    chain.reverse()
-    layers = [replace(layer, index=i) for i, layer in enumerate(chain)]
-    return layers, input_name, input_shape
+
+    def find_model(expr: cst.Call, scope: str, before: int) -> tuple[Construction, str] | None:
+        inner = _submodel(expr, scope, before, facts)
+        return (inner.construction, inner.name) if inner is not None else None
+
+    found = graph.read(
+        candidate.construction,
+        facts,
+        lambda expr, holder: _layer(-1, expr, holder, facts),
+        find_model,
+        lambda inner, name: _sequential_layers(_Candidate(inner, name, None), facts)[0],
+    )
+    if found is None:
+        return [], None, None, None
+    notes += found.notes
+    return found.layers, found.input_name, found.input_shape, found.flow
 
 
 def _submodel(

@@ -115,6 +115,33 @@ class Layer:
         return literal_ints(arg.value) if arg else None
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """A `keras.Input(...)` a functional model takes: the name it is bound to, and its shape."""
+
+    name: str | None
+    shape: tuple[int | None, ...] | None
+
+
+@dataclass(frozen=True, eq=False)
+class Flow:
+    """Which layers of a functional model take which tensors, by index into `ModelView.layers`.
+
+    `reads[i]`: the layers whose outputs layer i takes, in its arguments' order; `reads_inputs[i]`:
+    the model inputs it takes (indices into `inputs`); `outputs`: the layers whose outputs are the
+    model's. `unread`: layers that also take a tensor we cannot read (`a + b`, a function's
+    parameter); `opaque`: layers whose output code we cannot read also takes, so its shape must
+    stay as it is.
+    """
+
+    reads: tuple[tuple[int, ...], ...]
+    reads_inputs: tuple[tuple[int, ...], ...]
+    inputs: tuple[ModelInput, ...]
+    outputs: tuple[int, ...]
+    unread: frozenset[int] = frozenset()
+    opaque: frozenset[int] = frozenset()
+
+
 @dataclass(frozen=True, eq=False)
 class EpochsSite:
     """Where the number of epochs really lives, and the literal to change there.
@@ -206,9 +233,52 @@ class ModelView:
     parent_of: dict[int, cst.CSTNode] = field(default_factory=dict, repr=False)
     optimizer: OptimizerSite | None = None  # None: the model is neither compiled nor trained
     batch_size: BatchSizeSite | None = None  # None: no fit call trains it
+    # A functional model's graph; None for a chain, where each layer takes the one before it.
+    flow: Flow | None = None
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
 
     def layers_of(self, kinds: frozenset[str] | set[str]) -> list[Layer]:
         return [layer for layer in self.layers if layer.kind in kinds]
+
+    # -- neighbours in the data flow (in a chain, the layers before and after in order) --------
+    def sources(self, layer: Layer) -> tuple[Layer, ...]:
+        """The layers whose outputs `layer` takes."""
+        if self.flow is None:
+            return (self.layers[layer.index - 1],) if layer.index > 0 else ()
+        return tuple(self.layers[i] for i in self.flow.reads[layer.index])
+
+    def readers(self, layer: Layer) -> tuple[Layer, ...]:
+        """The layers that take `layer`'s output."""
+        if self.flow is None:
+            following = layer.index + 1
+            return (self.layers[following],) if following < len(self.layers) else ()
+        reads = self.flow.reads
+        return tuple(other for other in self.layers if layer.index in reads[other.index])
+
+    def previous_layer(self, layer: Layer) -> Layer | None:
+        """The layer whose output `layer` takes, when it takes nothing else; else None."""
+        found = self.sources(layer)
+        flow = self.flow
+        if flow is not None and (flow.reads_inputs[layer.index] or layer.index in flow.unread):
+            return None
+        return found[0] if len(found) == 1 else None
+
+    def next_layer(self, layer: Layer) -> Layer | None:
+        """The layer that takes `layer`'s output, when it is the only one; else None."""
+        found = self.readers(layer)
+        return found[0] if len(found) == 1 else None
+
+    def is_output(self, layer: Layer) -> bool:
+        if self.flow is None:
+            return layer.index == len(self.layers) - 1
+        return layer.index in self.flow.outputs
+
+    def downstream(self, layer: Layer) -> list[Layer]:
+        """Every layer that `layer`'s output reaches, in model order."""
+        reached = {layer.index}
+        for other in self.layers[layer.index + 1 :]:
+            if any(source.index in reached for source in self.sources(other)):
+                reached.add(other.index)
+        return [other for other in self.layers if other.index in reached - {layer.index}]

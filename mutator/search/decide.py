@@ -81,7 +81,7 @@ def decide(
     noise measured, clears its band) is accepted, the others reverted; the best of those inside
     the band is marked for a recheck; a confirm that reached the target leaves every candidate
     reverted."""
-    margin = settings.min_improvement
+    margin = settings.goal.min_improvement
     values = [o.result.value if o.result.status == "ok" else None for o in outcomes]
     pruned = [(o.result.metrics or {}).get("pruned") for o in outcomes]
     best = _honest_best(state, planned, values)
@@ -94,7 +94,7 @@ def decide(
             band,
             margin,
             rechecked=item.kind == "recheck",
-            reaches_target=reached(v, settings.target, state.mode),
+            reaches_target=reached(v, settings.goal.target, state.mode),
         )
         if item.judged and not pruned[i]  # a trial stopped as hopeless is never accepted
         else None
@@ -115,7 +115,7 @@ def decide(
         (
             values[i]
             for i, item in enumerate(planned)
-            if item.kind == "confirm" and reached(values[i], settings.target, state.mode)
+            if item.kind == "confirm" and reached(values[i], settings.goal.target, state.mode)
         ),
         None,
     )  # a from-scratch value that reached the target
@@ -206,7 +206,7 @@ def _band(
     settings: TuneSettings,
 ) -> noise.NoiseBand | None:
     """The noise band the round is judged by, with this round's own noise runs counted."""
-    if settings.noise_runs == 0:
+    if settings.noise.runs == 0:
         return None
     runs = {sha: dict(by_offset) for sha, by_offset in state.runs.items()}
     for item, value in zip(planned, values, strict=True):
@@ -216,7 +216,7 @@ def _band(
         if item.kind == "baseline" and value is not None:
             runs.setdefault(sha256(item.source), {})[0] = value
     return noise.measure(
-        runs, settings.noise_multiple, level=state.best_value, examples=state.examples
+        runs, settings.noise.multiple, level=state.best_value, examples=state.examples
     )
 
 

@@ -114,7 +114,8 @@ class HillClimb:
         self.reporter = reporter
         self.model_name = model_name
         self.rules = [
-            self._capped(rule) for rule in api.rules_named(settings.rules, settings.rule_settings)
+            self._capped(rule)
+            for rule in api.rules_named(settings.climb.rules, settings.climb.rule_settings)
         ]
         self.parallel = parallel_trials(settings)
         self.roads = {rule.name: rule.road for rule in self.rules}  # what each rule is for
@@ -122,7 +123,7 @@ class HillClimb:
     def _capped(self, rule):  # type: ignore[no-untyped-def]
         """A rule whose cap is relative to the script's own epochs (more_epochs' `own_epochs`)
         gets the script as pushed, not each new best."""
-        if not hasattr(rule, "own_epochs") or "own_epochs" in self.settings.rule_settings.get(
+        if not hasattr(rule, "own_epochs") or "own_epochs" in self.settings.climb.rule_settings.get(
             rule.name, {}
         ):
             return rule
@@ -145,14 +146,14 @@ class HillClimb:
                 state,
                 members,
                 [self._trial_source(r) for r in members],
-                self.settings.target,
+                self.settings.goal.target,
                 self._mode_of,
             )
         return state
 
     def _mode_of(self, record: TrialRecord) -> str:
-        if self.settings.mode != "auto":
-            return self.settings.mode
+        if self.settings.goal.mode != "auto":
+            return self.settings.goal.mode
         metrics_file = self.ledger.trial_dir(record.id) / "metrics.json"
         if metrics_file.exists():
             mode = json.loads(metrics_file.read_text(encoding="utf-8")).get("mode")
@@ -195,11 +196,11 @@ class HillClimb:
 
     def _finals_missing(self, state: SearchState, records: Sequence[TrialRecord]) -> int:
         """How many final runs of the best are still to train (a resumed run trains the rest)."""
-        if self.settings.final_runs == 0 or state.best_id is None:
+        if self.settings.noise.final_runs == 0 or state.best_id is None:
             return 0
         best_sha = sha256(state.best_source)
         done = sum(1 for r in records if r.decision == "final" and r.sha256 == best_sha)
-        return max(0, self.settings.final_runs - done)
+        return max(0, self.settings.noise.final_runs - done)
 
     def _climb(self) -> Outcome:
         original = self.script.read_text(encoding="utf-8")
@@ -222,7 +223,7 @@ class HillClimb:
                 records += self._round(state, [self._recheck(state, len(records) + 1, first)])
                 continue
             needs_confirm = not state.best_confirmed and (
-                reached(state.best_value, self.settings.target, state.mode)
+                reached(state.best_value, self.settings.goal.target, state.mode)
                 or reason in ("max_trials", "exhausted")
             )
             if needs_confirm:
@@ -245,25 +246,29 @@ class HillClimb:
     def _noise_first(self, state: SearchState) -> bool:
         """One trial alone would measure the noise: only when no core is ever free for it
         (one trial at a time) and nothing has measured it yet; a gain then needs a band."""
-        return self.parallel == 1 and self.settings.noise_runs > 0 and state.noise_trials == 0
+        return self.parallel == 1 and self.settings.noise.runs > 0 and state.noise_trials == 0
 
     def _stop_reason(self, state: SearchState) -> str | None:
         if (
             state.best_id is not None
             and state.best_confirmed
-            and reached(state.best_value, self.settings.target, state.mode)
+            and reached(state.best_value, self.settings.goal.target, state.mode)
         ):
             return "target"
-        if state.trials >= self.settings.max_trials:
+        if state.trials >= self.settings.budget.max_trials:
             return "max_trials"
-        budget = self.settings.time_budget
+        budget = self.settings.budget.time_budget
         if budget is not None and state.seconds >= budget:
             return "time_budget"
         return None
 
     def _baseline(self, state: SearchState, original: str, trial_id: int) -> list[TrialRecord]:
         planned = [Planned(trial_id, "baseline", original, "baseline: the script as given")]
-        if self.parallel > 1 and self.settings.noise_runs > 0 and self.settings.max_trials > 1:
+        if (
+            self.parallel > 1
+            and self.settings.noise.runs > 0
+            and self.settings.budget.max_trials > 1
+        ):
             # a core is free beside the baseline; with no candidate to judge, no band is needed
             planned.append(self._noise(state, trial_id + 1, original, "the baseline's"))
         done = self._round(state, planned)
@@ -324,7 +329,7 @@ class HillClimb:
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         diagnosis = self.diagnosis(state)
         rules = self.rules
-        if self.settings.adaptive_steps:
+        if self.settings.climb.adaptive_steps:
             gap = self._gap(state)
             rules = [
                 steps.step_of(rule, steps.level_for(state.levels.get(rule.name), gap))
@@ -344,7 +349,7 @@ class HillClimb:
         laid = plan.plan_round(
             first_id=first_id,
             parallel=self.parallel,
-            room=self.settings.max_trials - state.trials,
+            room=self.settings.budget.max_trials - state.trials,
             fresh=list(fresh.values()),
             deferred=deferred,
             push_rule=state.push_rule,
@@ -353,7 +358,7 @@ class HillClimb:
             recheck=first is not None,
             estimate=not state.best_confirmed,
             confirm_now=plan.confirm_now(state.best_transferred, self._gap(state)),
-            noise=state.best_confirmed and state.noise_trials < self.settings.noise_runs,
+            noise=state.best_confirmed and state.noise_trials < self.settings.noise.runs,
         )
         for dropped in laid.dropped:
             self.reporter.message(dropped.message)
@@ -411,7 +416,7 @@ class HillClimb:
         alone (what it adds is measured, not assumed). Only where neither part was tried on
         this best: after that, the runner-up (`state.RunnerUp`) carries the evidence.
         """
-        if not self.settings.joint_changes or diagnosis.kind != STILL_LEARNING:
+        if not self.settings.climb.joint_changes or diagnosis.kind != STILL_LEARNING:
             return None
         capacity = self._first_of(CAPACITY, fresh)
         epochs = self._first_of(TRAINING, fresh)
@@ -447,17 +452,17 @@ class HillClimb:
         return next((c for c in again if address_key(c.address()) == second.key), None)
 
     def _gap(self, state: SearchState) -> float | None:
-        return gap(state, self.settings.target)
+        return gap(state, self.settings.goal.target)
 
     def diagnosis(self, state: SearchState) -> Diagnosis:
         """What the best trial's curves say, unless the configured order is to be kept."""
-        if not self.settings.epochs_first_when_rising:
+        if not self.settings.climb.epochs_first_when_rising:
             return Diagnosis(NONE, "the configured rule order (the evidence is off)")
         return diagnose(
             state.best_history,
-            self.settings.target,
+            self.settings.goal.target,
             state.mode,
-            self.settings.min_improvement,
+            self.settings.goal.min_improvement,
             warm=not state.best_confirmed,
         )
 
@@ -506,16 +511,18 @@ class HillClimb:
             return (
                 from_scratch
                 and result.ok
-                and reached(result.value, self.settings.target, state.mode)
+                and reached(result.value, self.settings.goal.target, state.mode)
             )
 
         outcomes, _ = run_round(
-            self.runner, specs, self.settings.retries, self.reporter.message, settles
+            self.runner, specs, self.settings.budget.retries, self.reporter.message, settles
         )
         records = decide(state, planned, outcomes, starts, round_number, self.settings)
         for record in records:
             self.ledger.append(record)
-        absorb(state, records, [p.source for p in planned], self.settings.target, self._mode_of)
+        absorb(
+            state, records, [p.source for p in planned], self.settings.goal.target, self._mode_of
+        )
         for record, item in zip(records, planned, strict=True):
             if record.decision in ("baseline", "accepted") and record.status == "ok":
                 self.ledger.save_best(item.source, record.id)

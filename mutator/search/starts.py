@@ -13,7 +13,7 @@ from pathlib import Path
 from mutator.engine.candidate import Candidate
 from mutator.search import noise
 from mutator.search.config import TuneSettings, cores
-from mutator.search.diagnosis import DIVERGING, diagnose
+from mutator.search.diagnosis import DIVERGING, OVER_FITTING, diagnose
 from mutator.search.ledger import Ledger
 from mutator.search.state import SearchState
 from mutator.training.prune import PrunePlan, watched_key
@@ -26,19 +26,19 @@ def warm_plan(
     ledger: Ledger, state: SearchState, candidate: Candidate, settings: TuneSettings
 ) -> tuple[WarmPlan | None, str]:
     """Where a child of the best may start from, or why it starts from scratch."""
-    if not settings.warm_start:
+    if not settings.fast.warm_start:
         return None, "warm start is off"
-    if diverged(state, settings):
-        return None, "its parent diverged: weights blown up by its steps are no place to start"
+    if (unsound := unsound_parent(state, settings)) is not None:
+        return None, unsound
     parent = state.weights_id
     kept = ledger.keep_weights(parent) if parent is not None else None
     if parent is None or kept is None:
         return None, "its parent saved no model to start from"
     ran = script_seconds(ledger.trial_dir(parent))
-    if ran is not None and ran < settings.warm_after:
+    if ran is not None and ran < settings.fast.warm_after:
         return None, (
             f"cold is as cheap: its parent's script ran in {ran:.1f} s "
-            f"(< warm_after {settings.warm_after:g} s), and a cold metric needs no confirm"
+            f"(< warm_after {settings.fast.warm_after:g} s), and a cold metric needs no confirm"
         )
     fits = fit_count(ledger.trial_dir(parent))
     if fits != 1:
@@ -55,15 +55,26 @@ def warm_plan(
         if not isinstance(old, int):
             return None, "the parent's epochs are not known"
         return WarmPlan(CONTINUE, parent, str(kept), epochs_done=old), ""
-    return WarmPlan(mode, parent, str(kept), share=settings.warm_share), ""
+    return WarmPlan(mode, parent, str(kept), share=settings.fast.warm_share), ""
 
 
-def diverged(state: SearchState, settings: TuneSettings) -> bool:
-    """Whether the best's loss curve diverged (NaN, rising, thrashing: `diagnosis`). A child
-    that starts from such weights inherits the damage the large steps did (a learning rate cut
-    from 3.0 stayed at the parent's 0.63), so its children start from scratch."""
-    diagnosis = diagnose(state.best_history, settings.target, state.mode, settings.min_improvement)
-    return diagnosis.kind == DIVERGING
+def unsound_parent(state: SearchState, settings: TuneSettings) -> str | None:
+    """Why the best's weights are no place for a child to start, from its curves (`diagnosis`),
+    or None.
+
+    A parent that diverged (NaN, rising, thrashing) hands on the damage its large steps did (a
+    learning rate cut from 3.0 stayed at the parent's 0.63); one that over-fitted hands on what
+    it memorised (a Dropout added to a regression trained 100 epochs past its best began at
+    the parent's over-fitted val loss, and was pruned for it). Their children start from scratch.
+    """
+    diagnosis = diagnose(
+        state.best_history, settings.goal.target, state.mode, settings.goal.min_improvement
+    )
+    if diagnosis.kind == DIVERGING:
+        return "its parent diverged: weights blown up by its steps are no place to start"
+    if diagnosis.kind == OVER_FITTING:
+        return "its parent over-fitted: what its weights memorised is no place to start"
+    return None
 
 
 def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
@@ -72,30 +83,34 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
     The curve is one run's: where the script's runs differ from seed to seed by more than
     `prune_margin` (noise measured, `mutator.search.noise`), a candidate may trail it by one
     noise band (the spread of the difference of two runs) before it is stopped, or the pruner
-    would stop changes for the seed they drew.
+    would stop changes for the seed they drew. A validation loss is watched relative to its
+    own value (`prune_margin` of it): losses have no common scale, and the noise band is in
+    the metric's units, not the loss's.
     """
-    if not settings.prune:
+    if not settings.fast.prune:
         return None
     watched = watched_key(state.best_history)
     if watched is None:
         return None
     key, mode = watched
     curve = tuple(v for v in state.best_history.get(key, []) if v is not None)
+    relative = mode == "min"
     band = (
         noise.measure(
-            state.runs, settings.noise_multiple, level=state.best_value, examples=state.examples
+            state.runs, settings.noise.multiple, level=state.best_value, examples=state.examples
         )
-        if settings.noise_runs
+        if settings.noise.runs and not relative
         else None
     )
-    margin = max(settings.prune_margin, band.band(1) if band is not None else 0.0)
+    margin = max(settings.fast.prune_margin, band.band(1) if band is not None else 0.0)
     return PrunePlan(
         key,
         mode,
         curve,
         margin=round(margin, 6),
-        grace=settings.prune_grace,
+        grace=settings.fast.prune_grace,
         reference_trial=state.weights_id,
+        relative=relative,
     )
 
 
@@ -111,10 +126,10 @@ def trial_spec(
 ) -> TrialSpec:
     """The runner's view of a trial: its files, timeout, seed and share of the cores."""
     remaining = None
-    if settings.time_budget is not None:
-        remaining = max(1.0, settings.time_budget - state.seconds)
-    timeout = min(filter(None, [settings.trial_timeout, remaining]), default=None)
-    env = seed_env(settings.seed)
+    if settings.budget.time_budget is not None:
+        remaining = max(1.0, settings.budget.time_budget - state.seconds)
+    timeout = min(filter(None, [settings.budget.trial_timeout, remaining]), default=None)
+    env = seed_env(settings.climb.seed)
     if seed_offset:
         env["MUTATOR_SEED_OFFSET"] = str(seed_offset)
     if side_by_side > 1:
@@ -122,11 +137,11 @@ def trial_spec(
     return TrialSpec(
         script=folder / script.name,
         trial_dir=folder,
-        metric=settings.metric,
-        mode=settings.mode,
-        metric_regex=settings.metric_regex,
+        metric=settings.goal.metric,
+        mode=settings.goal.mode,
+        metric_regex=settings.goal.metric_regex,
         timeout=timeout,
-        script_args=settings.script_args,
+        script_args=settings.runner.script_args,
         env=env,
         source_dir=script.resolve().parent,
         read_only_dirs=(ledger.weights_dir,) if warm else (),
@@ -139,9 +154,17 @@ def fit_count(trial_dir: Path) -> int:
 
 
 def script_seconds(trial_dir: Path) -> float | None:
-    """How long the trial's script ran (its own time, not the worker's start), when recorded."""
-    seconds = _metrics(trial_dir).get("seconds")
-    return float(seconds) if isinstance(seconds, (int, float)) else None
+    """How long the trial's script ran (its own time, not the worker's start), when recorded:
+    its wall seconds, or its CPU seconds when fewer (a machine loaded by other work stretches
+    the wall time, not the CPU time), so that whether its children start cold does not turn
+    on the machine's load and a seeded run takes the same path twice."""
+    metrics = _metrics(trial_dir)
+    known = [
+        float(value)
+        for value in (metrics.get("seconds"), metrics.get("cpu_seconds"))
+        if isinstance(value, (int, float)) and value > 0
+    ]
+    return min(known) if known else None
 
 
 def _metrics(trial_dir: Path) -> dict:

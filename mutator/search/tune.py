@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from mutator import api
@@ -32,28 +31,30 @@ def make_runner(settings: TuneSettings, script: Path | None = None) -> Runner:
     from mutator.training.worker import preload_modules
 
     preload = preload_modules(script, [script.resolve().parent]) if script is not None else []
-    if settings.runner == "docker":
+    if settings.runner.name == "docker":
         from mutator.containers.runner import DockerRunner
 
-        return DockerRunner.from_settings(settings, preload=preload)
-    if settings.runner == "ray":
+        return DockerRunner.from_settings(
+            settings.docker, worker=settings.fast.worker, preload=preload
+        )
+    if settings.runner.name == "ray":
         from mutator.cluster.ray_runner import RayRunner
 
         return RayRunner(
-            settings.ray_address,
-            cpus=settings.ray_cpus,
-            gpus=settings.ray_gpus,
-            memory=settings.ray_memory,
+            settings.ray.address,
+            cpus=settings.ray.cpus,
+            gpus=settings.ray.gpus,
+            memory=settings.ray.memory,
             parallel=parallel_trials(settings),
-            worker=settings.worker,
+            worker=settings.fast.worker,
             preload=preload,
-            recycle=settings.worker_recycle,
+            recycle=settings.fast.worker_recycle,
         )
     from mutator.training.local import LocalRunner
 
-    if not settings.worker:
+    if not settings.fast.worker:
         return LocalRunner()
-    return LocalRunner(worker=True, preload=preload, recycle=settings.worker_recycle)
+    return LocalRunner(worker=True, preload=preload, recycle=settings.fast.worker_recycle)
 
 
 def tune(
@@ -99,7 +100,7 @@ def _search(
     )
     outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
     summary = summarise(outcome, settings)
-    write_report(ledger.root, script.name, outcome.records, settings.target, summary)
+    write_report(ledger.root, script.name, outcome.records, settings.goal.target, summary)
     return outcome
 
 
@@ -117,10 +118,10 @@ def summarise(outcome: Outcome, settings: TuneSettings) -> str:
     confirmed = f" + {confirms} from-scratch confirm(s)" if confirms else ""
     confirmed += f" + {noise_runs} run(s) with other seeds" if noise_runs else ""
     confirmed += f" + {rechecks} recheck(s)" if rechecks else ""
-    target = f" (target {settings.target})" if settings.target is not None else ""
+    target = f" (target {settings.goal.target})" if settings.goal.target is not None else ""
     state = outcome.state
-    band = noise.measure(state.runs, settings.noise_multiple, state.best_value, state.examples)
-    measured = f"; {band.line()}" if band is not None and settings.noise_runs else ""
+    band = noise.measure(state.runs, settings.noise.multiple, state.best_value, state.examples)
+    measured = f"; {band.line()}" if band is not None and settings.noise.runs else ""
     ledger = Ledger(outcome.run_dir)
     trial_dirs = [ledger.trial_dir(r.id) for r in outcome.records]
     best_dir = ledger.trial_dir(best.id) if best is not None else None
@@ -134,6 +135,5 @@ def summarise(outcome: Outcome, settings: TuneSettings) -> str:
 
 
 def _jsonable(settings: TuneSettings) -> dict:
-    return {
-        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()
-    }
+    """By flat key, as the configuration file names them (run.json's readers expect that)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.flat().items()}

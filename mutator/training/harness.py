@@ -304,8 +304,18 @@ class TrialOutcome:
     evaluated_examples: int | None = None  # how many examples the first evaluate tested on
 
 
-def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float) -> dict[str, Any]:
-    """The metrics.json document: the verdict, then every record behind it."""
+def build_report(
+    options: HarnessOptions,
+    outcome: TrialOutcome,
+    seconds: float,
+    cpu_seconds: float | None = None,
+) -> dict[str, Any]:
+    """The metrics.json document: the verdict, then every record behind it.
+
+    `cpu_seconds` is the CPU time of the trial's threads: unlike `seconds` (wall), it does not
+    grow when other processes load the machine, so what the search decides on a trial's cost
+    (`warm_after`) does not change with the load.
+    """
     verdict = metric_rules.judge(
         script_error=outcome.error,
         evaluations=outcome.evaluations,
@@ -322,6 +332,7 @@ def build_report(options: HarnessOptions, outcome: TrialOutcome, seconds: float)
         "history": [fit.to_json() for fit in outcome.fits],
         "evaluate": outcome.evaluations,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3) if cpu_seconds is not None else None,
         "model_path": outcome.model_path,
         "model_error": outcome.model_error,
         "keras": outcome.keras,
@@ -381,13 +392,15 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one trial and write metrics.json; 0 when its status is "ok", 1 otherwise."""
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     options = parse_args(argv)
     options.trial_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = options.trial_dir / "metrics.json"
     metrics_path.unlink(missing_ok=True)  # a stale result must never pass for this run's
     outcome = run_trial(options)
-    report = build_report(options, outcome, time.monotonic() - started)
+    report = build_report(
+        options, outcome, time.monotonic() - started, time.process_time() - started_cpu
+    )
     write_json_atomically(metrics_path, report)
     if outcome.error is None:
         shutil.rmtree(options.trial_dir / "checkpoint", ignore_errors=True)

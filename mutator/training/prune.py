@@ -10,7 +10,8 @@ whatever its final number.
 
 Epochs are counted as trained in this trial (the k-th epoch against the best's k-th), so a child
 started from its parent's weights is compared with where the best got to, not with its own
-from-scratch beginnings. A trial that trains longer than the best did is compared at the same
+from-scratch beginnings. Nor is it held to more than the best's last epoch: where the best's
+curve peaked and fell back (it over-fitted), the bar is where it ended. A trial that trains longer than the best did is compared at the same
 share of its own schedule: a joint change that adds a layer and epochs 2 -> 16 starts slower
 than the 2-epoch best (val 0.19 against 0.35 after 2 epochs) and has 14 epochs to go, so its
 2nd epoch is held to the best's 1st (one eighth of the way), its 16th to the best's 2nd.
@@ -37,6 +38,9 @@ class PrunePlan:
     margin: float = 0.05
     grace: int = 2  # epochs trained before a trial may be stopped
     reference_trial: int | None = None
+    # A loss has no common scale (cross-entropy 0.3, a regression's MSE 3000): its margin is a
+    # share of the reference's value, an accuracy's a difference.
+    relative: bool = False
 
     def write(self, trial_dir: Path) -> None:
         write_json_atomically(trial_dir / PRUNE_FILE, asdict(self))
@@ -62,9 +66,13 @@ class PrunePlan:
             index = math.ceil(trained * epochs / planned)  # the same share of its schedule
         else:
             index = min(trained, epochs)
+        # never held to more than the best kept: a best that over-fitted was better at its
+        # 8th epoch (val MSE 2814) than at its last (5651), and what counts is the last
         reference = self.reference[index - 1]
+        last = self.reference[-1]
+        reference = min(reference, last) if self.mode == "max" else max(reference, last)
         behind = reference - value if self.mode == "max" else value - reference
-        if behind <= self.margin:
+        if behind <= (self.margin * abs(reference) if self.relative else self.margin):
             return None
         return {"epoch": trained, "value": value, "reference": reference}
 

@@ -27,11 +27,13 @@ sum, so the function, but give the copies different gradients; equal halves woul
 copies forever. (With Adam the first step is sign-like and moves the copies alike; they part from
 the second step on. With SGD they part at once.)
 
-The map follows `model.layers` order, so Net2Net reaches the consumer in a chain of layers
-(Sequential, or a functional model without branches); where that order is not the data flow, a
-consumer whose shapes do not fit starts fresh. The child is left untouched ("cold") when the
-models cannot be mapped soundly: different input shapes, a subclassed model, a custom layer whose
-weight shapes changed, or no layer that could take any parent weight.
+Layers are paired in `model.layers` order, but the map follows the child's graph (`_Graph`):
+widened units reach the layers that take them, in a chain or in a branch of a functional model,
+not the next layer in that order (which may be another branch's); a Concatenate on the last axis
+passes them on, at their place among the other inputs' units; any other merge stops them (its
+inputs must keep one shape, so the function changes). The child is left untouched ("cold") when
+the models cannot be mapped soundly: different input shapes, a subclassed model, a custom layer
+whose weight shapes changed, or no layer that could take any parent weight.
 
 Keras is imported only inside functions: the harness imports this module only in Keras trials.
 """
@@ -83,7 +85,7 @@ def transfer_weights(parent: Any, child: Any, *, seed: int = 0) -> Transfer:
     try:
         if reason := net2net.unmappable(parent, child):
             raise _Cold(reason)
-        plan = _Plan(np.random.default_rng(seed))
+        plan = _Plan(np.random.default_rng(seed), _Graph(child))
         for old, new in net2net.align(_layers(parent), _layers(child)):
             plan.step(old, new)
         plan.finish()
@@ -140,18 +142,46 @@ def _layers(model: Any) -> list[LayerFacts]:
     return [LayerFacts.of(layer) for layer in model.layers if type(layer).__name__ != "InputLayer"]
 
 
+class _Graph:
+    """Which layers of a built Keras model take which layers' outputs (Keras 3's nodes).
+
+    `sources` is None for a layer applied more than once (shared), or when the model keeps no
+    graph: the plan then takes the layer before it in order, as in a chain.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.taken: dict[int, list[Any] | None] = {}
+        for layer in model.layers:
+            try:
+                nodes = layer._inbound_nodes
+                parents = [node.operation for node in nodes[0].parent_nodes]
+                self.taken[id(layer)] = parents if len(nodes) == 1 else None
+            except (AttributeError, IndexError, TypeError):
+                self.taken[id(layer)] = None
+
+    def sources(self, layer: Any) -> list[Any] | None:
+        return self.taken.get(id(layer))
+
+
 class _Plan:
     """The walk over aligned layers: what each child layer gets, and what flows out of it.
 
-    `mapping` is the Net2Net map of the last widened layer while no consumer has taken it yet;
-    `non_negative` says the activation flowing out of the last child layer cannot be negative.
+    While a layer is handled, `mapping` is the Net2Net map of the widened units it takes (None
+    when there are none), then the map of its own output; `non_negative` says its input, then
+    its output, cannot be negative. `flowing` keeps each layer's map until the layers that take
+    its output have been handled.
     """
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, graph: _Graph) -> None:
         self.rng = rng
+        self.graph = graph
         self.mapping: ChannelMap | None = None
         self.widened = ""  # the layer `mapping` comes from
         self.non_negative = False
+        self.flowing: dict[int, tuple[ChannelMap, str]] = {}  # id(child layer) -> its map
+        self.positive: dict[int, bool] = {}  # id(child layer) -> its output is non-negative
+        self.taken: set[int] = set()  # ids of child layers whose output a later layer took
+        self.last: Any = None  # the child layer handled last
         self.preserved = True
         self.entries: list[str] = []
         self.events: list[str] = []
@@ -161,17 +191,47 @@ class _Plan:
     def step(self, old: LayerFacts | None, new: LayerFacts | None) -> None:
         if new is None:
             self._changed(f"{old.name if old else '?'} removed")
-            self._stop(old.name if old else "?")
             return
+        self._take(new)
         if old is None:
             self._inserted(new)
         else:
             self._matched(old, new)
         self.non_negative = net2net.non_negative_after(new.layer, self.non_negative)
+        if self.mapping is not None:
+            self.flowing[id(new.layer)] = (self.mapping, self.widened)
+        self.positive[id(new.layer)] = self.non_negative
+        self.last = new.layer
 
     def finish(self) -> None:
         """Widened units no layer consumed change the model's output."""
-        self._stop("the output")
+        for key, (_, widened) in self.flowing.items():
+            if key not in self.taken:
+                self._changed(f"the new units of {widened} reach the output unsplit")
+
+    def _take(self, new: LayerFacts) -> None:
+        """Set `mapping` and `non_negative` from the outputs `new` takes."""
+        sources = self.graph.sources(new.layer)
+        if sources is None:
+            sources = [self.last] if self.last is not None else []
+        self.taken |= {id(source) for source in sources}
+        self.non_negative = bool(sources) and all(self.positive.get(id(s), False) for s in sources)
+        maps = [(source, self.flowing.get(id(source))) for source in sources]
+        pending = [(source, found) for source, found in maps if found is not None]
+        self.mapping, self.widened = None, ""
+        if not pending:
+            return
+        if len(sources) == 1:
+            self.mapping, self.widened = pending[0][1]
+            return
+        if new.kind == "Concatenate":
+            joined = _concatenated(new.layer, maps)
+            if joined is not None:
+                self.mapping = joined
+                self.widened = " + ".join(widened for _, (_, widened) in pending)
+                return
+        for _, (_, widened) in pending:
+            self._changed(f"the new units of {widened} reach {new.name} unsplit")
 
     def why(self) -> str:
         used = {part for entry in self.entries for part in entry.split(" + ")}
@@ -198,7 +258,8 @@ class _Plan:
         if old.essence != new.essence:
             self._changed(f"{new.name} has other settings")
         if not new.shapes and not old.shapes:
-            if not net2net.keeps_channels(new.layer):
+            # A Concatenate passes on the map `_take` made of its inputs' maps.
+            if not net2net.keeps_channels(new.layer) and new.kind != "Concatenate":
                 self._stop(new.name)
             return
         if not net2net.is_keras_layer(new.layer) and old.shapes != new.shapes:
@@ -342,6 +403,35 @@ class _Plan:
         if self.mapping is not None:
             self._changed(f"the new units of {self.widened} reach {at} unsplit")
         self.mapping = None
+
+
+def _concatenated(
+    layer: Any, maps: list[tuple[Any, tuple[ChannelMap, str] | None]]
+) -> ChannelMap | None:
+    """The map of a Concatenate on the last axis of its inputs, some of them widened: each
+    widened input's units where the parent had them, the others' as they are."""
+    try:
+        rank = len(layer.output.shape)
+        widths = [int(source.output.shape[-1]) for source, _ in maps]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if layer.axis not in (-1, rank - 1):
+        return None
+    source, share, parent_offset, last = [], [], 0, True
+    for (_, found), width in zip(maps, widths, strict=True):
+        if found is None:
+            source.append(np.arange(width) + parent_offset)
+            share.append(np.ones(width))
+            parent_offset += width
+            continue
+        mapping = found[0]
+        if mapping.child_units != width:
+            return None
+        source.append(mapping.source + parent_offset)
+        share.append(mapping.share)
+        parent_offset += mapping.parent_units
+        last = last and mapping.channels_last
+    return ChannelMap(np.concatenate(source), np.concatenate(share), parent_offset, last)
 
 
 def _listed(shapes: tuple[tuple[int, ...], ...]) -> str:

@@ -47,7 +47,7 @@ def test_a_tune_through_ray_reaches_the_same_metrics_as_the_local_runner(tmp_pat
         folder.mkdir()
         shutil.copy(FIXTURES / "cnn_digits.py", folder)
         # warm_after 0: the children start warm, so the parent's weights travel to the node
-        settings = TuneSettings(
+        settings = TuneSettings.of(
             max_trials=3, seed=0, parallel=2, runner=runner, warm_after=0.0, noise_runs=0
         )
         if runner == "ray":

@@ -30,6 +30,7 @@ EXPECTED = {
     "composed_models.py": "cnn",
     "structured_inputs.py": "ann",
     "lstm_digits.py": "ann",
+    "multi_input_branches.py": "cnn",
     "gru_bidirectional.py": "ann",
     "regression_mlp.py": "ann",
     "sgd_slow.py": "cnn",

@@ -167,17 +167,18 @@ def test_configured_images_override_by_kind_or_image_kind_and_an_explicit_image_
     assert DockerRunner("c", images={"cnn": "a"}, client=FakeClient()).image_for(cnn) == "c"
 
 
-def test_from_settings_reads_optional_docker_fields(monkeypatch):
+def test_from_settings_reads_the_docker_group(monkeypatch):
     import mutator.containers.runner as docker_runner
 
     monkeypatch.setattr(docker_runner, "connect", lambda client=None: FakeClient())
-    plain = DockerRunner.from_settings(TuneSettings(runner="docker", images={"sklearn": "s"}))
+    plain = TuneSettings.of(runner="docker", images={"sklearn": "s"}).docker
+    plain = DockerRunner.from_settings(plain)
     assert plain.image is None and plain.cpus is None and plain.images == {"sklearn": "s"}
-    extra = SimpleNamespace(
-        images={}, docker_cpus=2.0, docker_memory="3g", docker_network="none",
+    extra = TuneSettings.of(
+        docker_cpus=2.0, docker_memory="3g", docker_network="none",
         docker_keep_failed=True, docker_restart_grace=20.0, docker_image="x",
     )  # fmt: skip
-    runner = DockerRunner.from_settings(extra)
+    runner = DockerRunner.from_settings(extra.docker)
     assert (runner.image, runner.cpus, runner.memory, runner.network) == ("x", 2.0, "3g", "none")
     assert runner.keep_failed and runner.restart_grace == 20.0
 

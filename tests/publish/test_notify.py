@@ -482,7 +482,9 @@ def test_config_from_pyproject_and_flags_override_it(webhook, script, capsys):
         "[tool.mutator]\nmax_trials = 5\n\n[tool.mutator.notify]\n"
         f'webhook_url = "{configured.url}"\nreport_url = "https://ci.example.com/job/3/"\n'
     )
-    assert settings_from({"max_trials": 5, "notify": {"webhook_url": "x"}}, {}).max_trials == 5
+    assert (
+        settings_from({"max_trials": 5, "notify": {"webhook_url": "x"}}, {}).budget.max_trials == 5
+    )
     assert run_notify(capsys, str(script))[0] == 0
     (payload,) = configured.received
     assert payload["mutator"]["report"] == "https://ci.example.com/job/3/"

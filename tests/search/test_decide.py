@@ -27,7 +27,7 @@ def confirm(trial_id: int) -> Planned:
 
 def round_of(state, planned, values, target=None, noise_runs=0):
     outcomes = [result(v) for v in values]
-    settings = TuneSettings(target=target, noise_runs=noise_runs)
+    settings = TuneSettings.of(target=target, noise_runs=noise_runs)
     return decide(state, planned, outcomes, ["t"] * len(planned), 2, settings)
 
 

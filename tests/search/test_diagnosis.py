@@ -222,3 +222,28 @@ def test_a_stalled_loss_that_goes_up_as_often_as_down_is_divergence():
     assert diagnose({"accuracy": [0.5, 0.9, 0.96], "loss": [2.3, 0.3, 0.05]}, 0.95, "max").kind != (
         DIVERGING
     )
+
+
+def test_a_long_falling_loss_that_jumps_now_and_then_over_fits_rather_than_diverges():
+    # 100 epochs of small batches on a regression: the loss fell from 150 to 23 with 16 jumps
+    # of more than 10%, while the validation loss turned up: a regulariser, not a smaller step
+    losses, val = [], []
+    for epoch in range(100):
+        level = 23 + 127 * 0.95**epoch
+        losses.append(level * (1.2 if epoch % 6 == 5 else 1.0))
+        val.append(43 + abs(epoch - 8) * 0.2)
+    found = diagnose({"loss": losses, "val_loss": val}, 48.0, "min")
+    assert found.kind == OVER_FITTING, found.line
+
+
+def test_a_val_loss_that_ended_far_above_its_best_while_train_fell_over_fits():
+    # the suite's overfit_diabetes baseline, every 10th epoch, and a last epoch whose val loss
+    # happened to dip: the last two epochs alone say the curve is falling, its shape does not
+    history = {
+        "loss": [11112, 2599, 2357, 2095, 1753, 2583, 1234, 1672, 1157, 949, 990],
+        "val_loss": [6176, 2861, 3026, 3223, 4040, 3559, 5085, 5149, 4867, 5782, 5300],
+    }
+    found = diagnose(history, 48.0, "min")
+    assert found.kind == OVER_FITTING and "best at epoch 2 of 11" in found.line
+    still_falling = {"loss": [9.0, 5.0, 4.0, 3.5], "val_loss": [9.5, 6.0, 4.6, 4.4]}
+    assert diagnose(still_falling, 48.0, "min").kind != OVER_FITTING

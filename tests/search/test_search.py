@@ -94,7 +94,7 @@ def climb(script: Path, runner, **settings) -> tuple:
     is deterministic) unless the test asks otherwise."""
     ledger = Ledger(script.parent / ".mutator" / script.stem)
     settings = {"parallel": 1, "adaptive_steps": False, "noise_runs": 0, **settings}
-    search = HillClimb(script, ledger, runner, TuneSettings(**settings), PlainReporter())
+    search = HillClimb(script, ledger, runner, TuneSettings.of(**settings), PlainReporter())
     return search.run(), ledger
 
 
@@ -185,13 +185,18 @@ def test_resume_repeats_no_finished_trial(script):
 def test_a_changed_script_refuses_to_resume(script):
     from mutator.search.tune import tune
 
-    tune(script, TuneSettings(max_trials=2, noise_runs=0), PlainReporter(), runner=FakeRunner())
+    tune(script, TuneSettings.of(max_trials=2, noise_runs=0), PlainReporter(), runner=FakeRunner())
     script.write_text(SCRIPT.replace("epochs=2", "epochs=3"))
     with pytest.raises(Exception, match="changed since the run"):
-        tune(script, TuneSettings(max_trials=3, noise_runs=0), PlainReporter(), runner=FakeRunner())
+        tune(
+            script,
+            TuneSettings.of(max_trials=3, noise_runs=0),
+            PlainReporter(),
+            runner=FakeRunner(),
+        )
     outcome = tune(
         script,
-        TuneSettings(max_trials=2, noise_runs=0),
+        TuneSettings.of(max_trials=2, noise_runs=0),
         PlainReporter(),
         fresh=True,
         runner=FakeRunner(),
@@ -204,7 +209,7 @@ def test_tune_writes_best_script_and_report(script):
     from mutator.search.tune import tune
 
     outcome = tune(
-        script, TuneSettings(max_trials=4, noise_runs=0), PlainReporter(), runner=FakeRunner()
+        script, TuneSettings.of(max_trials=4, noise_runs=0), PlainReporter(), runner=FakeRunner()
     )
     run_dir = outcome.run_dir
     assert (run_dir / "best.py").read_text() != SCRIPT
@@ -538,7 +543,7 @@ def test_an_under_fitting_model_still_learning_gets_capacity_and_epochs_as_one_c
     best = ledger.best_script.read_text()
     assert "Conv2D(8, (3, 3)" in best and "epochs=4" in best
     rebuilt = HillClimb(
-        script, ledger, StillLearningRunner(), TuneSettings(target=0.98), PlainReporter()
+        script, ledger, StillLearningRunner(), TuneSettings.of(target=0.98), PlainReporter()
     ).rebuild(SCRIPT, ledger.records())
     assert rebuilt.best_id == joint.id and rebuilt.best_source == best
     assert rebuilt.push_rule == "more_filters" and rebuilt.runner_up is None
@@ -552,7 +557,7 @@ def test_a_joint_change_moves_the_steps_of_both_its_rules(script):
     joint = ledger.records()[1]
     assert (joint.step, joint.also[0]["step"]) == (8, 8)  # 0.34 to go: x8 for both
     state = HillClimb(
-        script, ledger, StillLearningRunner(), TuneSettings(target=0.98), PlainReporter()
+        script, ledger, StillLearningRunner(), TuneSettings.of(target=0.98), PlainReporter()
     ).rebuild(SCRIPT, ledger.records())
     # filters 4 -> 32 with epochs 2 -> 16 gained 0.26: both rules keep their largest step
     assert state.levels == {"more_filters": 2, "more_epochs": 2}
@@ -670,7 +675,7 @@ def test_a_resumed_run_rebuilds_the_noise_it_measured(script):
         script,
         ledger,
         NoisyRunner(0.2),
-        TuneSettings(parallel=1, adaptive_steps=False, noise_runs=1, max_trials=2),
+        TuneSettings.of(parallel=1, adaptive_steps=False, noise_runs=1, max_trials=2),
         PlainReporter(),
     )
     state = search.rebuild(script.read_text(), ledger.records())

@@ -260,3 +260,21 @@ def test_kill_9_with_two_trials_in_flight_loses_and_repeats_none(tmp_path):
     assert starts(3) == 1  # finished before the kill: read back, not trained again
     assert starts(2) == 2 and records[1]["resumed_from_epoch"] >= 8  # resumed, not restarted
     assert records[2]["start"] == "warm" and records[1]["start"] == "warm"
+
+
+def test_the_same_command_with_a_seed_takes_the_same_path_to_the_same_script(tmp_path):
+    # --warm-after 0: every child that can start warm does, whatever the machine's load (the
+    # one decision made on seconds, which the ledger states when it differs)
+    paths, bests = [], []
+    for run in ("first", "second"):
+        folder = tmp_path / run
+        folder.mkdir()
+        shutil.copy(FIXTURES / "cnn_digits.py", folder)
+        args = ("tune", "cnn_digits.py", "--target", "0.99", "--max-trials", "4", "--seed", "7")
+        result = mutate(*args, "--warm-after", "0", "--parallel", "2", cwd=folder)
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+        records = ledger(folder / ".mutator" / "cnn_digits")
+        paths.append([(r["description"], r["decision"], r["start"], r["value"]) for r in records])
+        bests.append((folder / ".mutator" / "cnn_digits" / "best.py").read_text())
+    assert paths[0] == paths[1]
+    assert bests[0] == bests[1]

@@ -62,3 +62,20 @@ def test_the_callback_holds_a_longer_trial_to_the_best_at_the_same_share_of_its_
     metrics = train(folder / "child", epochs=8, prune_from=folder)
     assert metrics["pruned"]["epoch"] == 5 and metrics["pruned"]["reference"] == 0.99
     assert len(metrics["history"][0]["epochs"]["loss"]) == 5
+
+
+def test_a_loss_is_held_to_a_share_of_its_own_value():
+    # a regression's val MSE: 0.05 absolute would stop every epoch that is worse at all
+    plan = PrunePlan("val_loss", "min", (6176.0, 5230.0, 3048.0), margin=0.05, relative=True)
+    assert plan.verdict(3, 3150.0) is None  # 3% behind
+    assert plan.verdict(3, 3300.0) == {"epoch": 3, "value": 3300.0, "reference": 3048.0}
+
+
+def test_a_trial_is_never_held_to_more_than_the_best_kept():
+    # the best over-fitted: val loss 2814 at epoch 3, 5651 at its end
+    plan = PrunePlan("val_loss", "min", (6176.0, 5230.0, 2814.0, 5651.0), margin=0.05, relative=True)
+    assert plan.verdict(3, 3421.0) is None  # behind the best's 3rd epoch, not its last
+    peaked = PrunePlan("val_accuracy", "max", (0.5, 0.9, 0.7), margin=0.05)
+    assert plan.verdict(3, 6000.0) is not None
+    assert peaked.verdict(2, 0.68) is None  # held to the 0.7 it ended at, not its 0.9
+    assert peaked.verdict(2, 0.6) is not None

@@ -127,6 +127,45 @@ def test_a_wider_functional_model_computes_what_the_parent_did():
     assert transfer.layers == ("widened", "inputs split")
 
 
+def two_branches(deep: tuple[int, int] = (4, 4), side: int = 4, merge: str = "concatenate"):
+    """Two inputs: two Dense layers on the first, one on the second, merged, a classifier.
+    Keras lists the layers branch by branch, so the layer after one in that order may be the
+    other branch's, not the one that takes its output."""
+    first, second = keras.Input((12,)), keras.Input((6,))
+    low = layers.Dense(side, activation="relu", name="side")(second)
+    high = layers.Dense(deep[0], activation="relu", name="deep_1")(first)
+    high = layers.Dense(deep[1], activation="relu", name="deep_2")(high)
+    merged = getattr(layers, merge)([high, low])
+    return keras.Model([first, second], layers.Dense(CLASSES, activation="softmax")(merged))
+
+
+def branch_inputs(count: int = 16, seed: int = 1) -> list[np.ndarray]:
+    return [sample((12,), count, seed), sample((6,), count, seed + 10)]
+
+
+@pytest.mark.parametrize(
+    "deep, side, merge, entries",
+    [
+        # the merge's inputs widened: the Concatenate passes the map on, the classifier splits it
+        ((4, 8), 4, "concatenate", ("copied", "widened", "copied", "inputs split")),
+        ((4, 4), 8, "concatenate", ("copied", "copied", "widened", "inputs split")),
+        # inside a branch, before an Add: the next layer of the branch takes the new units
+        ((8, 4), 4, "add", ("widened", "inputs split", "copied", "copied")),
+    ],
+)
+def test_a_wider_layer_in_a_branch_maps_onto_the_layers_that_take_it(deep, side, merge, entries):
+    parent, child = two_branches(merge=merge), compiled(two_branches(deep, side, merge))
+    compiled(parent).fit(branch_inputs(), np.arange(16) % CLASSES, epochs=2, verbose=0)
+    weighted = [layer.name for layer in child.layers if layer.weights]
+    assert weighted[:3] == ["deep_1", "deep_2", "side"], "deep_2 is followed by the other branch"
+    expected = parent.predict(branch_inputs(32, 2), verbose=0)
+    assert not np.allclose(child.predict(branch_inputs(32, 2), verbose=0), expected, atol=1e-4)
+    transfer = transfer_weights(parent, child)
+    assert transfer.mode == "warm" and transfer.function_preserved, transfer.why
+    assert transfer.layers == entries
+    np.testing.assert_allclose(child.predict(branch_inputs(32, 2), verbose=0), expected, atol=1e-4)
+
+
 def test_a_wider_second_hidden_dense_computes_what_the_parent_did():
     """wider_dense's change on an MLP with two hidden layers: the first is copied."""
 
