@@ -17,7 +17,7 @@ from mutator.engine.candidate import Candidate
 from mutator.search import noise
 from mutator.search.config import TuneSettings
 from mutator.search.ledger import TrialRecord, sha256
-from mutator.search.rounds import Outcome as TrialOutcome
+from mutator.search.rounds import FinishedTrial
 from mutator.search.state import Recheck, SearchState, improves, reached
 from mutator.training.runner import TrialResult
 from mutator.training.warm_plan import WarmPlan
@@ -72,7 +72,7 @@ class Planned:
 def decide(
     state: SearchState,
     planned: Sequence[Planned],
-    outcomes: Sequence[TrialOutcome],
+    outcomes: Sequence[FinishedTrial],
     starts: Sequence[str],
     round_number: int,
     settings: TuneSettings,

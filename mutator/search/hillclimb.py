@@ -62,7 +62,7 @@ from mutator.search.ledger import Ledger, TrialRecord, sha256
 from mutator.search.rounds import run_round
 from mutator.search.starts import prune_plan, trial_spec, warm_plan
 from mutator.search.state import (
-    Outcome,
+    SearchOutcome,
     SearchState,
     absorb,
     address_key,
@@ -77,7 +77,7 @@ from mutator.training.warm_plan import WARM_FILE
 __all__ = [
     "BaselineFailedError",
     "HillClimb",
-    "Outcome",
+    "SearchOutcome",
     "Reporter",
     "SearchState",
     "improves",
@@ -171,7 +171,7 @@ class HillClimb:
         return source
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self) -> Outcome:
+    def run(self) -> SearchOutcome:
         outcome = self._climb()
         missing = self._finals_missing(outcome.state, outcome.records)
         if missing and outcome.state.best_id is not None:
@@ -202,7 +202,7 @@ class HillClimb:
         done = sum(1 for r in records if r.decision == "final" and r.sha256 == best_sha)
         return max(0, self.settings.noise.final_runs - done)
 
-    def _climb(self) -> Outcome:
+    def _climb(self) -> SearchOutcome:
         original = self.script.read_text(encoding="utf-8")
         records = self.ledger.records()
         state = self.rebuild(original, records)
@@ -213,7 +213,7 @@ class HillClimb:
         while True:
             if state.best_id is None:
                 if (reason := self._stop_reason(state)) is not None:
-                    return Outcome(reason, state, records, self.ledger.root)
+                    return SearchOutcome(reason, state, records, self.ledger.root)
                 records += self._baseline(state, original, len(records) + 1)
                 continue
             reason = self._stop_reason(state)
@@ -230,7 +230,7 @@ class HillClimb:
                 records += self._round(state, [self._confirm(state, len(records) + 1)])
                 continue
             if reason is not None:
-                return Outcome(reason, state, records, self.ledger.root)
+                return SearchOutcome(reason, state, records, self.ledger.root)
             if self._noise_first(state):
                 source, whose = state.best_source, f"trial {state.best_id}'s"
                 records += self._round(state, [self._noise(state, len(records) + 1, source, whose)])
@@ -240,7 +240,7 @@ class HillClimb:
                 if not state.best_confirmed:
                     records += self._round(state, [self._confirm(state, len(records) + 1)])
                     continue
-                return Outcome("exhausted", state, records, self.ledger.root)
+                return SearchOutcome("exhausted", state, records, self.ledger.root)
             records += self._round(state, planned)
 
     def _noise_first(self, state: SearchState) -> bool:

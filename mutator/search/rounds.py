@@ -20,7 +20,7 @@ from mutator.training.runner import METRICS_FILE, Runner, TrialResult, TrialSpec
 
 
 @dataclass
-class Outcome:
+class FinishedTrial:
     """One trial's result, with what the round did to get it."""
 
     result: TrialResult
@@ -52,20 +52,20 @@ def run_round(
     retries: int,
     say: Callable[[str], None] = lambda text: None,
     settles: Callable[[int, TrialResult], bool] = lambda index, result: False,
-) -> tuple[list[Outcome], float]:
+) -> tuple[list[FinishedTrial], float]:
     """Every spec to its result, in the order given; and the round's wall seconds.
 
     When `settles(index, result)` is true for a finished trial (a confirm that reached the
     target), the round is decided: the trials still training are cancelled, not waited for.
     """
     started = time.monotonic()
-    outcomes: list[Outcome | None] = [None] * len(specs)
+    outcomes: list[FinishedTrial | None] = [None] * len(specs)
     pending: dict[int, Future[TrialResult]] = {}
     restarts = [0] * len(specs)
     for index, spec in enumerate(specs):
         found = finished_result(spec)
         if found is not None:
-            outcomes[index] = Outcome(found, collected=True)
+            outcomes[index] = FinishedTrial(found, collected=True)
         else:
             pending[index] = submit(runner, spec)
     trial_started = {index: time.monotonic() for index in pending}
@@ -86,7 +86,7 @@ def run_round(
                 continue
             del pending[index]
             result.seconds = time.monotonic() - trial_started[index]
-            outcomes[index] = Outcome(result, restarts[index] + result.restarts)
+            outcomes[index] = FinishedTrial(result, restarts[index] + result.restarts)
     done = [outcome for outcome in outcomes if outcome is not None]
     wall = max([time.monotonic() - started, *(o.result.seconds for o in done if o.collected)])
     return done, wall

@@ -27,10 +27,9 @@ class SearchState:
     best_id: int | None = None
     best_value: float | None = None
     best_history: dict[str, list[float]] = field(default_factory=dict)
-    best_confirmed: bool = True  # the best's value comes from training from scratch
-    # The best's value is a warm estimate of a capacity change: mapped weights, trained for a
-    # share of its epochs. The least reliable estimate (it ran 0.05 low here): confirmed next.
-    best_transferred: bool = False
+    # None: the best's value comes from training from scratch; else it is a warm estimate,
+    # and this is how its trial started (continue | transfer | retrain: `warm_plan`).
+    best_estimate: str | None = None
     weights_id: int | None = None  # the trial whose model is the best script's, for children
     mode: str = "max"
     refused: set[str] = field(default_factory=set)  # tried, reverted: never again
@@ -49,6 +48,18 @@ class SearchState:
     trials: int = 0
     rounds: int = 0
     seconds: float = 0.0  # wall seconds: each round counts as its longest trial
+
+    @property
+    def best_confirmed(self) -> bool:
+        """The best's value comes from training its script from scratch."""
+        return self.best_estimate is None
+
+    @property
+    def best_transferred(self) -> bool:
+        """The best's value is a warm estimate from mapped weights (a capacity change, or a
+        learning rate or batch retrained), trained for a share of its epochs: the least
+        reliable estimate (it ran 0.05 low here), confirmed next."""
+        return self.best_estimate in (TRANSFER, RETRAIN)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ RUNNER_UP_SHARE = 0.5
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SearchOutcome:
     reason: str  # target | max_trials | time_budget | exhausted
     state: SearchState
     records: list[TrialRecord]
@@ -192,8 +203,7 @@ def absorb(
             if record.status != "ok":
                 continue  # a failed baseline (e.g. killed by the OOM killer) is run again
             state.best_id, state.best_value = record.id, record.value
-            state.best_history, state.best_confirmed = record.history, True
-            state.best_transferred = False
+            state.best_history, state.best_estimate = record.history, None
             state.weights_id = record.id
             state.mode = mode_of(record)
         elif record.decision == "accepted":
@@ -202,22 +212,20 @@ def absorb(
             state.best_source = source
             state.best_id, state.best_value = record.id, record.value
             state.best_history = record.history
-            state.best_confirmed = record.start != "warm"
+            rules = [rule for rule, _ in record.parts]
+            state.best_estimate = (
+                warm_mode(warm_mappings(rules)) if record.start == "warm" else None
+            )
             rechecked = [v for v in state.runs.get(record.sha256, {}).values()]
             if (record.noise or {}).get("rechecked") and rechecked:
                 # both runs from scratch: the best is what they reach on average
-                state.best_value, state.best_confirmed = sum(rechecked) / len(rechecked), True
-            rules = [rule for rule, _ in record.parts]
-            state.best_transferred = record.start == "warm" and warm_mode(warm_mappings(rules)) in (
-                TRANSFER,
-                RETRAIN,
-            )
+                state.best_value, state.best_estimate = sum(rechecked) / len(rechecked), None
             state.weights_id = record.id
             state.beaten.discard(address_key(record.address))
         elif record.decision == "confirm":
             if record.parent != state.best_id:
                 continue  # it confirmed a best that a trial of its round replaced
-            state.best_confirmed, state.best_transferred = True, False
+            state.best_estimate = None
             state.best_value = record.value if record.status == "ok" else None
             if record.status == "ok":
                 state.best_history, state.weights_id = record.history, record.id

@@ -7,7 +7,7 @@ from pathlib import Path
 from mutator import api
 from mutator.search import noise
 from mutator.search.config import TuneSettings, parallel_trials
-from mutator.search.hillclimb import HillClimb, Outcome, Reporter
+from mutator.search.hillclimb import HillClimb, Reporter, SearchOutcome
 from mutator.search.ledger import Ledger, final_spread, sha256
 from mutator.search.report import write_report
 from mutator.search.selection import selection_lines
@@ -65,7 +65,7 @@ def tune(
     fresh: bool = False,
     model_name: str | None = None,
     runner: Runner | None = None,
-) -> Outcome:
+) -> SearchOutcome:
     checked = api.Script.load(script, model_name)  # fail now, not after a baseline has trained
     ledger = Ledger(run_dir_for(script, workdir))
     if fresh and (aside := ledger.move_aside()) is not None:
@@ -89,7 +89,7 @@ def _search(
     settings: TuneSettings,
     reporter: Reporter,
     model_name: str | None,
-) -> Outcome:
+) -> SearchOutcome:
     ledger.start(
         {
             "script": str(script.resolve()),
@@ -104,7 +104,7 @@ def _search(
     return outcome
 
 
-def summarise(outcome: Outcome, settings: TuneSettings) -> str:
+def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     baseline, best = outcome.baseline, outcome.best
     before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
     after = f"{best.value:.4f}" if best and best.value is not None else "n/a"

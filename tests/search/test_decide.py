@@ -7,13 +7,13 @@ import pytest
 from mutator.engine.candidate import Candidate
 from mutator.search.config import TuneSettings
 from mutator.search.decide import Planned, decide
-from mutator.search.rounds import Outcome
+from mutator.search.rounds import FinishedTrial
 from mutator.search.state import Recheck, SearchState
 from mutator.training.runner import TrialResult
 
 
-def result(value: float | None, status: str = "ok") -> Outcome:
-    return Outcome(TrialResult(status, value, "accuracy", "max", 1.0, 0, None, {}))
+def result(value: float | None, status: str = "ok") -> FinishedTrial:
+    return FinishedTrial(TrialResult(status, value, "accuracy", "max", 1.0, 0, None, {}))
 
 
 def candidate(trial_id: int, rule: str = "more_filters") -> Planned:
@@ -32,7 +32,9 @@ def round_of(state, planned, values, target=None, noise_runs=0):
 
 
 def best(value: float) -> SearchState:
-    return SearchState(best_source="# best\n", best_id=1, best_value=value, best_confirmed=False)
+    return SearchState(
+        best_source="# best\n", best_id=1, best_value=value, best_estimate="continue"
+    )
 
 
 def test_the_best_candidate_that_beats_the_best_is_accepted_and_the_other_beaten():
@@ -64,7 +66,7 @@ def test_a_confirm_that_reaches_the_target_leaves_every_candidate_reverted():
 
 
 def test_a_pruned_or_failed_candidate_is_never_accepted():
-    pruned = Outcome(
+    pruned = FinishedTrial(
         TrialResult("ok", 0.9, "accuracy", "max", 1.0, 0, None, {"pruned": {"epoch": 2}})
     )
     failed = result(None, "failed")
