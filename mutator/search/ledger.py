@@ -94,6 +94,11 @@ class TrialRecord:
         return address
 
     @property
+    def rechecked(self) -> int | None:
+        """For a recheck, the trial whose change it trained again (its first run)."""
+        return (self.noise or {}).get("rechecked")
+
+    @property
     def parts(self) -> list[tuple[str, float | None]]:
         """Each rule this trial's change used, with the step it used it at (its own first)."""
         if self.rule is None:
@@ -126,10 +131,8 @@ def final_best(records: list[TrialRecord]) -> FinalBest | None:
             best, value, confirmed = record, record.value, True
         elif record.decision == "accepted":
             best, value, confirmed = record, record.value, record.start != "warm"
-            first = (
-                (record.noise or {}).get("first") if (record.noise or {}).get("rechecked") else None
-            )
-            if (record.noise or {}).get("rechecked"):
+            first = (record.noise or {}).get("first") if record.rechecked else None
+            if record.rechecked:
                 # a recheck: both runs from scratch count, as the search counts them
                 value = record.value if first is None else (first + record.value) / 2
                 confirmed = True

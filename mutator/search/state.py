@@ -188,9 +188,7 @@ def absorb(
     accepted = None
     for record, source in zip(records, sources, strict=True):
         # measured, not searched: a confirm, a noise or final run, a recheck of a tried change
-        state.trials += record.decision not in MEASURES and not (record.noise or {}).get(
-            "rechecked"
-        )
+        state.trials += record.decision not in MEASURES and not record.rechecked
         if record.decision in ("noise", "final"):
             runs = state.runs.get(record.sha256, {})
             if record.sha256 == sha256(state.best_source) and state.best_confirmed and runs:
@@ -217,7 +215,7 @@ def absorb(
                 warm_mode(warm_mappings(rules)) if record.start == "warm" else None
             )
             rechecked = [v for v in state.runs.get(record.sha256, {}).values()]
-            if (record.noise or {}).get("rechecked") and rechecked:
+            if record.rechecked and rechecked:
                 # both runs from scratch: the best is what they reach on average
                 state.best_value, state.best_estimate = sum(rechecked) / len(rechecked), None
             state.weights_id = record.id

@@ -113,7 +113,7 @@ def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     accepted = sum(1 for r in outcome.records if r.decision == "accepted")
     confirms = sum(1 for r in outcome.records if r.decision == "confirm")
     noise_runs = sum(1 for r in outcome.records if r.decision in ("noise", "final"))
-    rechecks = sum(1 for r in outcome.records if (r.noise or {}).get("rechecked"))
+    rechecks = sum(1 for r in outcome.records if r.rechecked)
     trials = len(outcome.records) - confirms - noise_runs - rechecks
     confirmed = f" + {confirms} from-scratch confirm(s)" if confirms else ""
     confirmed += f" + {noise_runs} run(s) with other seeds" if noise_runs else ""
