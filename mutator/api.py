@@ -15,6 +15,7 @@ import libcst as cst
 
 from mutator.engine.candidate import Candidate, Proposal, Skip
 from mutator.engine.joint import joint as _joint
+from mutator.engine.joint import joint_all as _joint_all
 from mutator.engine.locate import locate
 from mutator.engine.model_view import ModelView
 from mutator.engine.rewrite import Rewrite, apply_candidate
@@ -138,3 +139,9 @@ def rewrite(script: Script, candidate: Candidate) -> Rewrite:
 def joint(script: Script, first: Candidate, second: Candidate) -> Candidate | None:
     """Two rules' candidates on `script` as one change, or None where their edits meet."""
     return _joint(first, second, script.view.parent_of)
+
+
+def joint_all(script: Script, parts: Sequence[Candidate]) -> Candidate | None:
+    """Several candidates on `script` as one change (each layer widened: a wider model), or
+    None where two meet or there are fewer than two."""
+    return _joint_all(parts, script.view.parent_of)

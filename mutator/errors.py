@@ -57,3 +57,10 @@ class PushBackError(MutatorError):
     push); nothing was committed, or the commit stays on its local branch."""
 
     exit_code = 9
+
+
+class TrackingError(MutatorError):
+    """The MLflow tracking server could not be reached, or refused the search, before any trial
+    trained (`mutate tune` with MLFLOW_TRACKING_URI or --mlflow); nothing was trained."""
+
+    exit_code = 10

@@ -30,6 +30,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "add_batchnorm",
     "lower_learning_rate",
     "larger_batch",
+    "fewer_epochs",
     "add_dropout",
 )
 

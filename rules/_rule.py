@@ -13,7 +13,9 @@ nothing else (as Fixit's rules carry their examples):
   `continue` (same architecture, more epochs: go on where the parent stopped), `transfer` (the
   parent's weights mapped onto the new architecture, Net2Net where shapes allow), `retrain`
   (the same architecture trained differently: the parent's weights and optimizer state, then a
-  share of the epochs) or `cold` (no sound mapping: from scratch, `cold_why` says why).
+  share of the epochs) or `cold` (no sound mapping: from scratch, `cold_why` says why);
+- `widens` (optional, False when not declared): the rule makes an existing layer wider, one
+  candidate per layer, so the search may also make every layer wider as one change.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class MoreFilters:
     name: ClassVar[str] = "more_filters"
     road: ClassVar[Road] = "capacity"
     step_setting: ClassVar[str | None] = "factor"
+    widens: ClassVar[bool] = True  # a layer wider: the search widens every layer at once too
     warm: ClassVar[WarmMapping] = "transfer"
     cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "multiply a Conv layer's filters (x2, up to 512)"

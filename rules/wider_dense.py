@@ -33,6 +33,7 @@ class WiderDense:
     name: ClassVar[str] = "wider_dense"
     road: ClassVar[Road] = "capacity"
     step_setting: ClassVar[str | None] = "factor"
+    widens: ClassVar[bool] = True  # a layer wider: the search widens every layer at once too
     warm: ClassVar[WarmMapping] = "transfer"
     cold_why: ClassVar[str] = ""
     description: ClassVar[str] = "multiply a hidden Dense layer's units (x2, up to 1024)"

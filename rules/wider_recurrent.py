@@ -40,6 +40,7 @@ class WiderRecurrent:
     name: ClassVar[str] = "wider_recurrent"
     road: ClassVar[Road] = "capacity"
     step_setting: ClassVar[str | None] = "factor"
+    widens: ClassVar[bool] = True  # a layer wider: the search widens every layer at once too
     warm: ClassVar[WarmMapping] = "transfer"
     cold_why: ClassVar[str] = ""
     description: ClassVar[str] = (

@@ -12,6 +12,8 @@ Exit codes (also in the README):
   8  `notify`, `tune --notify`: an email or webhook could not be delivered (a line per channel)
   9  `commit`, `tune --commit`: refused (dirty tree, script changed since the run, branch not
      ours) or the push failed (the commit then stays on its local branch)
+  10 `tune` with MLflow tracking: the tracking server could not be reached (or refused the
+     search) before any trial trained
   70 internal error (set MUTATOR_DEBUG=1 for the traceback)
   130 interrupted
 
@@ -201,6 +203,16 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     )
     ray.add_argument("--ray-gpus", type=float, metavar="N", help="GPUs per trial (0)")
     ray.add_argument("--ray-memory", metavar="SIZE", help="memory per trial, e.g. 4g (none asked)")
+    tracking = tune.add_argument_group("tracking (pip install 'mutator[mlflow]')")
+    tracking.add_argument(
+        "--mlflow", metavar="URI", help="track the search in MLflow (default: MLFLOW_TRACKING_URI)"
+    )
+    tracking.add_argument(
+        "--mlflow-experiment", metavar="NAME", help="the experiment (default: the script's stem)"
+    )
+    tracking.add_argument(
+        "--mlflow-model-name", metavar="NAME", help="the registered model (the script's stem)"
+    )
     tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
     tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
     after = tune.add_argument_group("afterwards (checked before the first trial trains)")

@@ -68,9 +68,14 @@ def tune_command(args: argparse.Namespace) -> int:
         table,
         config_path,
     )
+    from mutator.publish import tracking
+
+    tracker = tracking.tracker_for(args.script, settings)  # refused now: before any trial trains
     reporter = progress.reporter_for()
     try:
-        outcome = tune.tune(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+        outcome = tune.tune(
+            args.script, settings, reporter, args.workdir, args.fresh, args.model, tracker=tracker
+        )
     except MutatorError:
         follow_up.notify_failure()
         raise
@@ -115,6 +120,11 @@ def history_command(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError(f"no trials recorded in {ledger.root}; run `mutate tune {args.script}`")
     render.history_table(records)
+    from mutator.publish.tracking import TrackedRun
+
+    tracked = TrackedRun.read(ledger.root)
+    if tracked is not None:
+        print(f"MLflow: {tracked.link}")
     return 0
 
 

@@ -13,7 +13,7 @@ might not be). Otherwise there is no joint change, and the two are tried side by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import libcst as cst
 
@@ -25,23 +25,42 @@ def joint(
 ) -> Candidate | None:
     """`first` and `second` as one change, or None when their edits touch the same code.
 
-    Both must have been proposed on the same module (`parent_of` is its parent map).
+    Both must have been proposed on the same module (`parent_of` is its parent map). `first`
+    may already be a joint change (every layer wider: `joint_all`); `second` may not.
     """
-    if first.also or second.also or first.rule == second.rule:
+    return joint_all([first, second], parent_of)
+
+
+def joint_all(parts: Sequence[Candidate], parent_of: Mapping[int, cst.CSTNode]) -> Candidate | None:
+    """`parts` as one change (the first carries the others in `also`), or None: when fewer
+    than two, when two change the same site by the same rule, or when their edits meet.
+
+    The parts may be one rule's changes at several sites: every hidden layer widened at once
+    is what an engineer means by "a wider model", and a network of several layers widened one
+    layer per round spends a round on each (two input branches of Dense(4): widening one leaves
+    the other the bottleneck).
+    """
+    if len(parts) < 2 or any(part.also for part in parts[1:]):
         return None
-    mine = [_target(edit) for edit in first.edits]
-    theirs = [_target(edit) for edit in second.edits]
-    if not mine or not theirs:
+    first = parts[0]
+    every = [first, *first.also, *parts[1:]]
+    if len({(part.rule, part.site) for part in every}) < len(every):
         return None
-    if any(_entangled(a, b, parent_of) for a in mine for b in theirs):
+    edits = [[_target(edit) for edit in part.edits] for part in parts]
+    if not all(edits):
         return None
+    for index, mine in enumerate(edits):
+        for theirs in edits[index + 1 :]:
+            if any(_entangled(a, b, parent_of) for a in mine for b in theirs):
+                return None
+    others = parts[1:]
     return Candidate(
         first.rule,
         first.site,
         first.params,
-        f"{first.description}, with {second.description}",
-        first.edits + second.edits,
-        also=(second,),
+        ", with ".join(part.description for part in parts),
+        first.edits + tuple(edit for part in others for edit in part.edits),
+        also=(*first.also, *others),
     )
 
 

@@ -123,6 +123,17 @@ class RaySettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """Where the search is tracked (`mutator.publish.tracking`): an MLflow server's URI, else
+    MLFLOW_TRACKING_URI from the environment; the experiment and the registered model are named
+    after the script's stem unless set. Credentials come from MLFLOW_TRACKING_USERNAME/PASSWORD."""
+
+    uri: str | None = None
+    experiment: str | None = None
+    model_name: str | None = None
+
+
+@dataclass(frozen=True)
 class TuneSettings:
     """Every setting of `mutate tune`, by what it is for. Built from flat keys by `of` (code and
     tests) or `settings_from` (the configuration file and the flags, parsed and checked)."""
@@ -135,6 +146,7 @@ class TuneSettings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     docker: DockerSettings = field(default_factory=DockerSettings)
     ray: RaySettings = field(default_factory=RaySettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     @classmethod
     def of(cls, **flat: Any) -> TuneSettings:
@@ -200,6 +212,9 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     "ray_cpus": ("ray", "cpus"),
     "ray_gpus": ("ray", "gpus"),
     "ray_memory": ("ray", "memory"),
+    "mlflow": ("tracking", "uri"),
+    "mlflow_experiment": ("tracking", "experiment"),
+    "mlflow_model_name": ("tracking", "model_name"),
 }
 
 
@@ -308,6 +323,15 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError("prune_margin cannot be negative and prune_grace is at least 1")
     if fast.worker_recycle < 1:
         raise UsageError("worker_recycle must be at least 1")
+    if settings.tracking.uri is not None and _USERINFO.match(settings.tracking.uri):
+        # the file and the flags are no place for a secret (and run.json records them)
+        raise UsageError(
+            "mlflow: the URI carries credentials (user:password@); give the bare URI and set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the environment"
+        )
+
+
+_USERINFO = re.compile(r"^\w[\w+.-]*://[^/@\s]+@")
 
 
 def cores() -> int:

@@ -12,8 +12,9 @@ its road (`rules._rule`), so a new rule joins the diagnosis by its declaration a
 - over-fitting: training accuracy is high while validation trails it by a clear gap
   (train 0.99, val 0.90): the regularising road first (`add_dropout`), then training length,
   capacity last;
-- learning slowly: training accuracy far below the target and a training loss that hardly
-  falls (less than `SLOW` of itself per epoch). Too little capacity and too small a learning
+- learning slowly: training accuracy far below the target (for a loss metric: the best's
+  value more than `FAR_ABOVE` above it) and a training loss that hardly falls (less than `SLOW`
+  of itself per epoch). Too little capacity and too small a learning
   rate both look like this (a 4-filter CNN at 0.82 after many epochs; plain SGD at 1e-4 near
   chance), so the first rule of the "faster" road (a higher learning rate, a smaller batch)
   and the first capacity rule go first, side by side in one round, and the measured gains
@@ -57,6 +58,7 @@ CAPACITY, TRAINING, REGULARISATION, FASTER, STEADIER = (
 )
 
 FAR_BELOW = 0.10  # train accuracy this far below the target: the model under-fits
+FAR_ABOVE = 0.25  # a loss this share of its target above it is as far from it
 GAP = 0.05  # train above validation by this much, with train high: the model over-fits
 HIGH = 0.95  # what "train high" means, when there is no target
 SLOW = 0.02  # a training loss that falls less than this share of itself per epoch hardly falls
@@ -71,6 +73,9 @@ WOBBLE = 0.01  # a later epoch's loss above the one before by this share counts 
 class Diagnosis:
     kind: str  # one of the conditions above
     line: str  # one line for the ledger, `mutate history` and the report
+    # Over-fitting: the epoch (from 1) where the validation curve was best, when it was before
+    # the last: where `fewer_epochs` stops (its `to_epochs`, filled by `steps.from_curve`).
+    best_epoch: int | None = None
 
     def first(self, roads: Mapping[str, str]) -> tuple[str, ...]:
         """The rules this diagnosis puts first, in the order they go.
@@ -101,7 +106,7 @@ class Diagnosis:
         if self.kind in (UNDER_FITTING, STILL_LEARNING, LEARNING_SLOWLY):
             return by_road[REGULARISATION] + by_road[STEADIER]
         if self.kind == UNDER_TRAINED:
-            return by_road[STEADIER]
+            return by_road[REGULARISATION] + by_road[STEADIER]
         return ()
 
 
@@ -120,11 +125,14 @@ def diagnose(
     mode: str,
     margin: float = 0.001,
     warm: bool = False,
+    value: float | None = None,
 ) -> Diagnosis:
     """The best trial's condition, from its last fit's epoch logs (Keras history keys).
 
     `warm`: the history is a warm start's, which began where its parent ended; its loss has
-    little left to lose, so how slowly it fell says nothing of the learning rate.
+    little left to lose, so how slowly it fell says nothing of the learning rate. `value`: the
+    best's own metric, which tells how far a loss is from its target (a loss has no training
+    accuracy to tell it).
     """
     train = _last(history, "accuracy", "acc")
     far_below = (
@@ -136,7 +144,7 @@ def diagnose(
     if train is not None:
         ceiling = target if target is not None and mode == "max" else HIGH
         if val is not None and train - val >= GAP and train >= min(ceiling, HIGH) - GAP:
-            return Diagnosis(OVER_FITTING, f"over-fitting: train {train:.2f}, val {val:.2f}")
+            return _over_fitting(f"over-fitting: train {train:.2f}, val {val:.2f}", history, warm)
     rising = _rising(history, "val_accuracy", +1, margin) or _rising(history, "val_acc", +1, margin)
     curve = "val"
     if "val_accuracy" not in history and "val_acc" not in history:
@@ -159,15 +167,41 @@ def diagnose(
     if train is None:
         loss_rising = _rising(history, "val_loss", +1, margin)
         if loss_rising and _rising(history, "loss", -1, margin):
-            return Diagnosis(OVER_FITTING, "over-fitting: val loss rising while train loss falls")
+            line = "over-fitting: val loss rising while train loss falls"
+            return _over_fitting(line, history, warm)
         if (turned := _turned_up(history)) is not None:
-            return Diagnosis(OVER_FITTING, f"over-fitting: {turned}")
+            return _over_fitting(f"over-fitting: {turned}", history, warm)
+        fall = None if warm else _fall_per_epoch(history)
+        if _far_above(value, target, mode) and fall is not None and fall < SLOW:
+            return Diagnosis(
+                LEARNING_SLOWLY,
+                f"learning slowly: {value:.4g} is far above the target {target:g}, and the "
+                f"training loss falls {fall:.1%} an epoch: a faster learner beside more capacity",
+            )
         rising = rising or _rising(history, "val_loss", -1, margin)
         rising = rising or ("val_loss" not in history and _rising(history, "loss", -1, margin))
         curve = "val" if "val_loss" in history else "train"
     if rising:
         return Diagnosis(UNDER_TRAINED, f"under-trained: {curve} still rising at the last epoch")
     return Diagnosis(NONE, "no clear signal: the configured rule order")
+
+
+def _over_fitting(line: str, history: dict[str, list[float | None]], warm: bool) -> Diagnosis:
+    """An over-fitting diagnosis, with the epoch its validation curve was best at (not for a
+    warm start's curve, whose epochs began where its parent ended)."""
+    best = None if warm else best_epoch(history)
+    return Diagnosis(OVER_FITTING, line, best)
+
+
+def best_epoch(history: dict[str, list[float | None]]) -> int | None:
+    """The epoch (from 1) where the validation accuracy was highest (else the validation loss
+    lowest), when that was before the last epoch; None without a validation curve."""
+    for key, sign in (("val_accuracy", 1), ("val_acc", 1), ("val_loss", -1)):
+        curve = _curve(history, key)
+        if len(curve) >= 2:
+            best = max(range(len(curve)), key=lambda i: (sign * curve[i], -i))
+            return best + 1 if best < len(curve) - 1 else None
+    return None
 
 
 def still_rising(history: dict[str, list[float | None]], mode: str, margin: float) -> bool:
@@ -248,6 +282,14 @@ def _turned_up(history: dict[str, list[float | None]]) -> str | None:
             f"{val[-1]:.4g} at the end, while train loss fell {train[best]:.4g} -> {train[-1]:.4g}"
         )
     return None
+
+
+def _far_above(value: float | None, target: float | None, mode: str) -> bool:
+    """A loss (lower is better) more than `FAR_ABOVE` of its target above it: as far from it
+    as an accuracy `FAR_BELOW` under its own (a regression's MAE 143 for a target of 48)."""
+    if mode != "min" or value is None or target is None or target <= 0:
+        return False
+    return value > target * (1 + FAR_ABOVE)
 
 
 def _fall_per_epoch(history: dict[str, list[float | None]]) -> float | None:

@@ -9,7 +9,9 @@
    rises, capacity and more epochs as one joint change ahead of the capacity change alone:
    `_joint`), under-training epochs, over-fitting a regularising rule. A rule that just gained
    much takes a bigger step (`steps`: filters x2 -> x4 -> x8), one that failed comes back to
-   its own.
+   its own, but only after every rule not yet tried on this best (`state.tried_on_best`).
+   The first capacity change widens every layer the widening rules can widen, as one change
+   (`_wider_model`); the single layers come after it.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
    accepted, and its rule is pushed again; the others are reverted. The runner-up, a beaten
    change that gained at least half of what the winner did (`state.RunnerUp`), comes back in
@@ -83,6 +85,10 @@ __all__ = [
     "improves",
     "reached",
 ]
+
+
+# The largest step level of a layer in the wider model (`HillClimb._wider_model`): x4.
+WIDER_MAX_LEVEL = 1
 
 
 class BaselineFailedError(MutatorError):
@@ -328,16 +334,27 @@ class HillClimb:
         it out from the proposals, the runner-up and the joint change computed here."""
         script = api.Script.from_text(state.best_source, self.script, self.model_name)
         diagnosis = self.diagnosis(state)
-        rules = self.rules
-        if self.settings.climb.adaptive_steps:
-            gap = self._gap(state)
-            rules = [
-                steps.step_of(rule, steps.level_for(state.levels.get(rule.name), gap))
-                for rule in rules
-            ]
+        gap = self._gap(state)
+        levels = {
+            rule.name: steps.level_for(state.levels.get(rule.name), gap)
+            if self.settings.climb.adaptive_steps
+            else 0
+            for rule in self.rules
+        }
+        rules = [steps.step_of(rule, levels[rule.name]) for rule in self.rules]
+        rules = [steps.from_curve(rule, diagnosis.best_epoch) for rule in rules]
         factors = {rule.name: steps.factor_of(rule) for rule in rules}
+        widening = [
+            steps.step_of(rule, min(levels[rule.name], WIDER_MAX_LEVEL))
+            for rule in self.rules
+            if getattr(rule, "widens", False)
+        ]
+        wide_factors = {rule.name: steps.factor_of(rule) for rule in widening}
         proposed = {rule.name: self._proposals(script, rule, state) for rule in rules}
         names = order([name for name, mine in proposed.items() if mine], diagnosis, self.roads)
+        # one of every rule before a second of any, across rounds on the same best: a rule
+        # whose change did not pay here waits behind the untried ones before another step
+        names.sort(key=lambda name: name in state.tried_on_best)
         fresh = {
             n: [c for c in proposed[n] if address_key(c.address()) not in state.beaten]
             for n in names
@@ -345,6 +362,9 @@ class HillClimb:
         deferred = [
             [c for c in proposed[n] if address_key(c.address()) in state.beaten] for n in names
         ]
+        wider = self._wider_model(script, widening, state)
+        if wider is not None:  # it takes the first widening rule's seat: `_wider_model`
+            fresh[wider.rule] = [wider, *fresh[wider.rule]]
         first = self._rechecked(state)
         laid = plan.plan_round(
             first_id=first_id,
@@ -362,7 +382,10 @@ class HillClimb:
         )
         for dropped in laid.dropped:
             self.reporter.message(dropped.message)
-        return [self._trial(slot, state, script, first, diagnosis, factors) for slot in laid.slots]
+        return [
+            self._trial(slot, state, script, first, diagnosis, factors, wide_factors)
+            for slot in laid.slots
+        ]
 
     def _trial(
         self,
@@ -372,9 +395,11 @@ class HillClimb:
         first: TrialRecord | None,
         diagnosis: Diagnosis,
         factors: dict[str, float | None],
+        wide_factors: dict[str, float | None],
     ) -> Planned:
         """The trial that trains one slot of the plan: a candidate's is its rewrite of the best
-        script, warm from the best's weights where that is sound."""
+        script, warm from the best's weights where that is sound. Its step, and each joined
+        part's, is its rule's; a layer of the wider model (`_wider_model`) took the capped one."""
         if slot.kind == plan.RECHECK:
             assert first is not None  # laid out only when one is due
             return self._recheck(state, slot.id, first)
@@ -382,7 +407,13 @@ class HillClimb:
             return self._confirm(state, slot.id)
         if slot.candidate is None:
             return self._noise(state, slot.id, state.best_source, f"trial {state.best_id}'s")
-        candidate, step = slot.candidate, factors.get(slot.candidate.rule)
+        candidate = slot.candidate
+        parts = [candidate, *candidate.also]
+        wider = sum(1 for part in parts if part.rule in wide_factors) >= 2
+        step, *also_steps = [
+            (wide_factors if wider and part.rule in wide_factors else factors).get(part.rule)
+            for part in parts
+        ]
         if slot.kind == plan.RUNNER_UP and state.runner_up is not None:
             step = state.runner_up.step  # the step it was tried at
         rewrite = api.rewrite(script, candidate)
@@ -398,7 +429,7 @@ class HillClimb:
             why,
             diagnosis=diagnosis.line,
             step=step,
-            also_steps=tuple(factors.get(part.rule) for part in candidate.also),
+            also_steps=tuple(also_steps),
         )
 
     def _joint(
@@ -422,11 +453,35 @@ class HillClimb:
         epochs = self._first_of(TRAINING, fresh)
         if capacity is None or epochs is None:
             return None
+        if {capacity.rule, epochs.rule} & state.tried_on_best:
+            return None  # a part tried on this best: the untried rules come first
         joined = api.joint(script, capacity, epochs)
         if joined is None:
             return None
         key = address_key(joined.address())
         return None if key in state.refused or key in state.beaten else joined
+
+    def _wider_model(
+        self, script: api.Script, widening: list, state: SearchState
+    ) -> Candidate | None:
+        """Every layer the widening rules (`Rule.widens`, at their steps capped at
+        `WIDER_MAX_LEVEL`) can widen, as one change.
+
+        Widened one layer a round, a network of several layers spends a round on each, and
+        the layer left narrow stays the bottleneck (two input branches of Dense(4): the first
+        widened, 0.94; both, 0.97). So the first capacity change of a round widens them all,
+        and the single layers come after it. On a model with one such layer it is that layer's
+        own change, and nothing is added. Each layer takes at most x4: a layer fed by a wider
+        one costs the product of both steps, and x8 on each of a stack is x64 on a guess.
+        """
+        parts = [
+            candidate for rule in widening for candidate in self._proposals(script, rule, state)
+        ]
+        wider = api.joint_all(script, parts)
+        if wider is None:
+            return None
+        key = address_key(wider.address())
+        return None if key in state.refused or key in state.beaten else wider
 
     def _first_of(self, road: str, fresh: dict[str, list[Candidate]]) -> Candidate | None:
         """The first fresh candidate of the first rule on `road`, in the configured order."""
@@ -464,6 +519,7 @@ class HillClimb:
             state.mode,
             self.settings.goal.min_improvement,
             warm=not state.best_confirmed,
+            value=state.best_value,
         )
 
     # -- one round ---------------------------------------------------------------------------

@@ -74,8 +74,14 @@ def write_chart(records: Sequence[TrialRecord], target: float | None, path: Path
 
 
 def write_report(
-    run_dir: Path, script: str, records: Sequence[TrialRecord], target: float | None, outcome: str
+    run_dir: Path,
+    script: str,
+    records: Sequence[TrialRecord],
+    target: float | None,
+    outcome: str,
+    tracked: str | None = None,
 ) -> Path:
+    """report.html; `tracked`: where the search is tracked (an MLflow run's page), linked."""
     has_chart = write_chart(records, target, run_dir / CHART)
     rows = "\n".join(
         f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rules_label or r.decision)}</td>"
@@ -99,9 +105,14 @@ def write_report(
     noted = "".join(f"<li>{html.escape(line)}</li>" for line in noise_lines(records))
     if noted:
         chart += f"<h2>Gains against the noise</h2><ul>{noted}</ul>"
+    outcome_html = html.escape(outcome).replace("\n", "<br>")
+    if tracked:
+        href = html.escape(tracked, quote=True)
+        shown = f"<a href='{href}'>{html.escape(tracked)}</a>" if "://" in tracked else href
+        outcome_html += f"<br>Tracked in MLflow: {shown}"
     page = _PAGE.format(
         script=html.escape(script),
-        outcome=html.escape(outcome).replace("\n", "<br>"),
+        outcome=outcome_html,
         chart=chart,
         rows=rows,
         accepted=accepted,

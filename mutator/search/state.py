@@ -35,6 +35,9 @@ class SearchState:
     refused: set[str] = field(default_factory=set)  # tried, reverted: never again
     beaten: set[str] = field(default_factory=set)  # improved but lost a round: later again
     push_rule: str | None = None  # the rule just accepted: tried again first
+    # The rules whose changes were tried on the best since it became the best: they wait
+    # behind untried rules (`TriedOnBest`) before they come back at another step.
+    tried_on_best: set[str] = field(default_factory=set)
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
     # Noise (mutator.search.noise): from-scratch values by script sha and seed offset, the
@@ -235,6 +238,15 @@ def absorb(
             state.beaten.add(address_key(record.address))
         else:
             state.refused.add(address_key(record.address))
+    if accepted is not None or any(r.decision == "baseline" for r in records):
+        state.tried_on_best = set()  # a new best: nothing is tried on it yet
+    else:
+        state.tried_on_best |= {
+            rule
+            for r in records
+            if r.decision in ("accepted", "rejected") and r.status != "cancelled"
+            for rule, _ in r.parts
+        }
     if any(r.decision in ("accepted", "rejected") for r in records):
         state.push_rule = accepted.rule if accepted is not None else None
         state.runner_up = runner_up(records, accepted, before, sign)

@@ -33,6 +33,15 @@ def step_of(rule: Any, level: int) -> Any:
     return dataclasses.replace(rule, **{setting: base ** (level + 1)})
 
 
+def from_curve(rule: Any, best_epoch: int | None) -> Any:
+    """`rule` with what the best trial's curve says of it: a rule with a `to_epochs` setting
+    (`fewer_epochs`) stops at the epoch the validation curve was best at, when one is known
+    (`Diagnosis.best_epoch`) and the user did not set it."""
+    if best_epoch is None or not hasattr(rule, "to_epochs") or rule.to_epochs is not None:
+        return rule
+    return dataclasses.replace(rule, to_epochs=best_epoch)
+
+
 def with_factor(rule: Any, factor: float | None) -> Any:
     """`rule` at a step a trial recorded (`TrialRecord.step`), to propose that change again."""
     setting = rule.step_setting

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from mutator import api
 from mutator.search import noise
@@ -19,6 +20,21 @@ REASONS = {
     "time_budget": "time budget spent",
     "exhausted": "nothing left to try",
 }
+
+
+class SearchTracker(Protocol):
+    """Follows a search from outside (MLflow: `mutator.publish.tracking`), after the ledger.
+
+    `watch` is called once the run directory is locked and before any trial trains (it may
+    refuse with a MutatorError); it returns the reporter the climb reports to. `finish` comes
+    after report.html is written, `abandon` when the search ends in an exception.
+    """
+
+    link: str | None  # where the search can be seen (report.html links it)
+
+    def watch(self, ledger: Ledger, reporter: Reporter) -> Reporter: ...
+    def finish(self, outcome: SearchOutcome, summary: str) -> None: ...
+    def abandon(self, interrupted: bool) -> None: ...
 
 
 def run_dir_for(script: Path, workdir: Path | None) -> Path:
@@ -65,6 +81,7 @@ def tune(
     fresh: bool = False,
     model_name: str | None = None,
     runner: Runner | None = None,
+    tracker: SearchTracker | None = None,
 ) -> SearchOutcome:
     checked = api.Script.load(script, model_name)  # fail now, not after a baseline has trained
     ledger = Ledger(run_dir_for(script, workdir))
@@ -74,7 +91,9 @@ def tune(
     with ledger.lock():
         runner = runner or make_runner(settings, script)  # a warm worker starts importing now
         try:
-            outcome = _search(script, checked, ledger, runner, settings, reporter, model_name)
+            outcome = _search(
+                script, checked, ledger, runner, settings, reporter, model_name, tracker
+            )
         finally:
             if own_runner:
                 runner.close()
@@ -89,6 +108,7 @@ def _search(
     settings: TuneSettings,
     reporter: Reporter,
     model_name: str | None,
+    tracker: SearchTracker | None = None,
 ) -> SearchOutcome:
     ledger.start(
         {
@@ -98,9 +118,19 @@ def _search(
             "settings": _jsonable(settings),
         }
     )
-    outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
+    if tracker is not None:
+        reporter = tracker.watch(ledger, reporter)
+    try:
+        outcome = HillClimb(script, ledger, runner, settings, reporter, model_name).run()
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.abandon(interrupted=isinstance(exc, KeyboardInterrupt))
+        raise
     summary = summarise(outcome, settings)
-    write_report(ledger.root, script.name, outcome.records, settings.goal.target, summary)
+    link = tracker.link if tracker is not None else None
+    write_report(ledger.root, script.name, outcome.records, settings.goal.target, summary, link)
+    if tracker is not None:
+        tracker.finish(outcome, summary)
     return outcome
 
 

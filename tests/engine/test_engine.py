@@ -184,4 +184,33 @@ def test_no_joint_change_where_the_edits_meet_or_the_rule_is_the_same():
     assert api.joint(script, filters, filters) is None
     joined = api.joint(script, filters, first_of(script, "more_epochs"))
     assert joined is not None
-    assert api.joint(script, joined, first_of(script, "add_dense")) is None  # two parts at most
+    assert api.joint(script, joined, first_of(script, "more_epochs")) is None  # epochs twice
+    assert api.joint(script, first_of(script, "more_epochs"), joined) is None  # nested second
+
+
+TWO_LAYERS = """from keras.models import Sequential
+from keras.layers import Dense
+
+model = Sequential()
+model.add(Dense(4, activation="relu", input_dim=8))  # first
+model.add(Dense(4, activation="relu"))
+model.add(Dense(2, activation="softmax"))
+model.fit(x, y, epochs=3)
+"""
+
+
+def test_every_layer_wider_is_one_change_and_joins_more_epochs():
+    script = api.Script.from_text(TWO_LAYERS)
+    widths = [
+        c for c in api.propose(script, api.rules_named(["wider_dense"])) if isinstance(c, Candidate)
+    ]
+    assert [c.site for c in widths] == [0, 1]  # the output layer keeps its size
+    wider = api.joint_all(script, widths)
+    assert wider is not None and wider.rules == ("wider_dense", "wider_dense")
+    assert api.joint_all(script, widths[:1]) is None  # one layer: its own change, nothing joined
+    assert api.joint_all(script, [widths[0], widths[0]]) is None  # the same site twice
+    both = api.joint(script, wider, first_of(script, "more_epochs"))
+    assert both is not None and both.rules == ("wider_dense", "wider_dense", "more_epochs")
+    assert [part.address()["site"] for part in both.also] == [1, 0]
+    source = api.rewrite(script, both).source
+    assert source == TWO_LAYERS.replace("Dense(4,", "Dense(8,").replace("epochs=3", "epochs=6")

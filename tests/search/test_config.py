@@ -59,6 +59,9 @@ SAMPLES: dict[str, Any] = {
     "ray_cpus": 1.5,
     "ray_gpus": 1.0,
     "ray_memory": "4g",
+    "mlflow": "http://mlflow.example:5000",
+    "mlflow_experiment": "digits-search",
+    "mlflow_model_name": "digits-cnn",
 }
 # What the code reads for them: durations in seconds, lists as tuples.
 PARSED = {"time_budget": 1800.0, "trial_timeout": 90.0, "warm_after": 10.0}

@@ -12,6 +12,7 @@ from mutator.search.diagnosis import (
     STILL_LEARNING,
     UNDER_FITTING,
     UNDER_TRAINED,
+    best_epoch,
     diagnose,
 )
 from mutator.search.diagnosis import order as order_by_roads
@@ -68,6 +69,7 @@ ROADS = {
     "larger_kernel": "capacity",
     "add_conv_block": "capacity",
     "add_dense": "capacity",
+    "fewer_epochs": "regularisation",
     "more_epochs": "training",
     "higher_learning_rate": "faster",
     "smaller_batch": "faster",
@@ -247,3 +249,46 @@ def test_a_val_loss_that_ended_far_above_its_best_while_train_fell_over_fits():
     assert found.kind == OVER_FITTING and "best at epoch 2 of 11" in found.line
     still_falling = {"loss": [9.0, 5.0, 4.0, 3.5], "val_loss": [9.5, 6.0, 4.6, 4.4]}
     assert diagnose(still_falling, 48.0, "min").kind != OVER_FITTING
+
+
+def test_over_fitting_names_the_epoch_its_validation_curve_was_best_at():
+    history = {
+        "loss": [11112, 2599, 2357, 2095, 1753, 2583, 1234, 1672, 1157, 949, 990],
+        "val_loss": [6176, 2861, 3026, 3223, 4040, 3559, 5085, 5149, 4867, 5782, 5300],
+    }
+    assert diagnose(history, 48.0, "min").best_epoch == 2
+    # an accuracy's own validation curve decides, the earliest of equal bests
+    found = diagnose({**OVERFIT, "val_accuracy": [0.80, 0.93, 0.93, 0.90]}, 0.97, "max")
+    assert found.kind == OVER_FITTING and found.best_epoch == 2
+    # a warm start's curve began where its parent ended: its epochs are not the script's
+    assert diagnose(history, 48.0, "min", warm=True).best_epoch is None
+
+
+def test_best_epoch_is_none_when_the_last_epoch_was_best_or_there_is_no_validation():
+    assert best_epoch({"val_loss": [3.0, 2.0, 1.0]}) is None
+    assert best_epoch({"loss": [3.0, 2.0, 1.0]}) is None
+    assert best_epoch({"val_accuracy": [0.5, 0.9, 0.7]}) == 2
+
+
+def test_an_under_trained_model_puts_regularisation_last():
+    found = diagnose(WIDE_CNN_2_EPOCHS, 0.97, "max")
+    assert order(["fewer_epochs", "add_dropout", "more_epochs", "more_filters"], found) == [
+        "more_epochs",
+        "more_filters",
+        "fewer_epochs",
+        "add_dropout",
+    ]
+
+
+def test_a_loss_far_above_its_target_that_hardly_falls_learns_slowly():
+    # the suite's regression_mae baseline: MSE 28967 -> 25678 in 20 epochs (0.6% an epoch),
+    # the validation loss still falling, the test MAE 143 for a target of 48: Adam at 0.01 on
+    # targets in the hundreds; a faster learner reaches 46 at the same cost, 8x the epochs 47
+    loss = [28967 * 0.9937**epoch for epoch in range(20)]
+    history = {"loss": loss, "val_loss": [v * 1.04 for v in loss]}
+    found = diagnose(history, 48.0, "min", value=143.0)
+    assert found.kind == LEARNING_SLOWLY, found.line
+    assert found.line.startswith("learning slowly: 143 is far above the target 48")
+    assert diagnose(history, 48.0, "min", value=55.0).kind == UNDER_TRAINED  # near: epochs
+    assert diagnose(history, 48.0, "min").kind == UNDER_TRAINED  # no value: cannot tell
+    assert diagnose(history, 48.0, "min", value=143.0, warm=True).kind == UNDER_TRAINED

@@ -691,3 +691,66 @@ def test_final_runs_give_the_best_its_spread(script):
     assert len(finals) == 2 and {r.seed_offset for r in finals} == {1, 2}
     assert all(r.sha256 == outcome.best.sha256 for r in finals)
     assert outcome.state.trials == 2
+
+
+TWO_CONV = SCRIPT.replace(
+    "model.add(MaxPooling2D(pool_size=(2, 2)))\n",
+    "model.add(Conv2D(4, (3, 3), activation='relu'))\nmodel.add(MaxPooling2D(pool_size=(2, 2)))\n",
+)
+
+
+class BottleneckRunner(FakeRunner):
+    """The narrowest Conv2D decides: widening one layer of two gains nothing."""
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        view = api.Script.from_text(spec.script.read_text()).view
+        self.narrowest = min(layer.int_arg(0, "filters") for layer in view.layers_of({"Conv2D"}))
+        return super().run(spec)
+
+    def score(self, filters: int, epochs: int) -> float:
+        return super().score(self.narrowest, epochs)
+
+
+def test_the_first_capacity_change_widens_every_layer_at_once(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(TWO_CONV)
+    _, ledger = climb(script, BottleneckRunner(), max_trials=3, rules=("more_filters",))
+    first = ledger.records()[1]
+    assert first.rules_label == "more_filters+more_filters" and first.decision == "accepted"
+    assert first.description == (
+        "layer 0 (Conv2D): filters 4 -> 8, with layer 1 (Conv2D): filters 4 -> 8"
+    )
+    # pushed again: every layer wider again, before any one layer alone
+    assert ledger.records()[2].rules_label == "more_filters+more_filters"
+
+
+def test_a_rule_that_did_not_pay_on_this_best_waits_behind_the_untried_ones(script):
+    class FiltersDoNothing(FakeRunner):
+        def score(self, filters: int, epochs: int) -> float:
+            return super().score(4, epochs)
+
+    _, ledger = climb(
+        script, FiltersDoNothing(), max_trials=4, target=0.99, adaptive_steps=True,
+        rules=("more_filters", "larger_kernel", "more_epochs"),
+    )  # fmt: skip
+    tried = [(r.rule, r.decision) for r in ledger.records()[1:]]
+    # filters x8 refused: the next step of filters (x4) waits behind kernel and epochs
+    assert tried == [
+        ("more_filters", "rejected"),
+        ("larger_kernel", "rejected"),
+        ("more_epochs", "accepted"),
+    ]
+
+
+def test_the_wider_model_takes_at_most_x4_a_layer_and_records_it(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(TWO_CONV)
+    _, ledger = climb(
+        script, BottleneckRunner(), max_trials=3, target=0.99, adaptive_steps=True,
+        rules=("more_filters",),
+    )  # fmt: skip
+    wider, pushed = ledger.records()[1:3]
+    # 0.35 to go: a single layer would take x8; each layer of the wider model takes x4
+    assert wider.description.startswith("layer 0 (Conv2D): filters 4 -> 16, with layer 1")
+    assert (wider.step, wider.also[0]["step"]) == (4, 4)
+    assert pushed.rules_label == "more_filters+more_filters"  # pushed: wider again

@@ -53,3 +53,12 @@ def test_the_climb_hurries_while_filters_pay_and_comes_back_when_they_stop(tmp_p
         ([32, 128], 4, "rejected"),  # back to x2
         ([32, 64], 2, "rejected"),
     ]
+
+
+def test_from_curve_stops_fewer_epochs_where_validation_was_best():
+    from rules.fewer_epochs import FewerEpochs
+
+    assert steps.from_curve(FewerEpochs(), 9).to_epochs == 9
+    assert steps.from_curve(FewerEpochs(), None).to_epochs is None  # no curve: it halves
+    assert steps.from_curve(FewerEpochs(to_epochs=5), 9).to_epochs == 5  # the user's own stays
+    assert steps.from_curve(MoreEpochs(), 9) == MoreEpochs()  # a rule without the setting
