@@ -75,6 +75,7 @@ from mutator.search.state import (
 from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
 from mutator.training.warm_plan import WARM_FILE
+from rules import Rule
 
 __all__ = [
     "BaselineFailedError",
@@ -462,7 +463,7 @@ class HillClimb:
         return None if key in state.refused or key in state.beaten else joined
 
     def _wider_model(
-        self, script: api.Script, widening: list, state: SearchState
+        self, script: api.Script, widening: Sequence[Rule], state: SearchState
     ) -> Candidate | None:
         """Every layer the widening rules (`Rule.widens`, at their steps capped at
         `WIDER_MAX_LEVEL`) can widen, as one change.

@@ -35,8 +35,8 @@ class SearchState:
     refused: set[str] = field(default_factory=set)  # tried, reverted: never again
     beaten: set[str] = field(default_factory=set)  # improved but lost a round: later again
     push_rule: str | None = None  # the rule just accepted: tried again first
-    # The rules whose changes were tried on the best since it became the best: they wait
-    # behind untried rules (`TriedOnBest`) before they come back at another step.
+    # The rules whose changes were tried on the best since it became the best: the next
+    # round orders them behind the untried rules (`HillClimb._next_round`), at any step.
     tried_on_best: set[str] = field(default_factory=set)
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)

@@ -265,18 +265,28 @@ def mlflow_server(tmp_path_factory):
         log.close()
 
 
-def run_tune(work: Path, url: str, *extra: str) -> subprocess.CompletedProcess:
+def tune_env(url: str) -> dict[str, str]:
+    """The environment of a tracked `mutate tune`, a credential planted in the URI and beside it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     host = url.removeprefix("http://")
-    env |= {
+    return env | {
         "MLFLOW_TRACKING_URI": f"http://{USER}:{SECRET}@{host}",
         "MLFLOW_TRACKING_USERNAME": USER,
         "MLFLOW_TRACKING_PASSWORD": SECRET,
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
+
+
+def tune_command(*extra: str) -> list[str]:
     command = [sys.executable, "-m", "mutator", "tune", "cnn_digits.py", "--rule", "more_epochs"]
-    command += ["--noise-runs", "0", "--seed", "0", "--parallel", "1", *extra]
-    return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    return command + ["--noise-runs", "0", "--seed", "0", "--parallel", "1", *extra]
+
+
+def run_tune(work: Path, url: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        tune_command(*extra), cwd=work, env=tune_env(url), capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
 
 
 def git(work: Path, *args: str) -> str:
@@ -373,6 +383,43 @@ def test_a_search_is_tracked_resumed_without_duplicates_and_leaks_no_credential(
             if path.is_file():
                 data = path.read_bytes()
                 assert SECRET.encode() not in data and USER.encode() not in data, path
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_trial_resumes_in_its_run_and_logs_no_trial_twice(
+    mlflow_server, tmp_path
+):
+    from mlflow.tracking import MlflowClient
+
+    url, _ = mlflow_server
+    work = tmp_path / "killed"
+    work.mkdir()
+    (work / "cnn_digits.py").write_text(FIXTURE.read_text())
+    run_dir = work / ".mutator" / "cnn_digits"
+    killed = subprocess.Popen(
+        tune_command("--max-trials", "3"), cwd=work, env=tune_env(url),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "trials" / "0002").exists():  # the baseline is logged, trial 2 trains
+            assert killed.poll() is None and time.monotonic() < deadline, "no second trial began"
+            time.sleep(0.1)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    tracked = TrackedRun.read(run_dir)
+    assert tracked is not None
+    client = MlflowClient(url)
+    assert client.get_run(tracked.run_id).info.status == "RUNNING"  # killed: never ended
+
+    resumed = run_tune(work, url, "--max-trials", "3")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming" in resumed.stdout
+    assert TrackedRun.read(run_dir) == tracked  # the same parent run
+    ids = sorted(int(r.data.tags["mutator.trial_id"]) for r in nested_list(client, tracked))
+    assert ids == [r.id for r in Ledger(run_dir).records()] == [1, 2, 3]
+    assert client.get_run(tracked.run_id).info.status == "FINISHED"
 
 
 def nested_list(client, tracked: TrackedRun) -> list:
