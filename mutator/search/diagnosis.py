@@ -10,8 +10,8 @@ its road (`rules._rule`), so a new rule joins the diagnosis by its declaration a
   goes up as often as down once stalled: the steps are too big, so the "steadier" road first
   (a lower learning rate, a larger batch);
 - over-fitting: training accuracy is high while validation trails it by a clear gap
-  (train 0.99, val 0.90): the regularising road first (`add_dropout`), then training length,
-  capacity last;
+  (train 0.99, val 0.90): the regularising road first (`fewer_epochs`, to the epoch the
+  validation curve was best at, and `add_dropout`), then training length, capacity last;
 - learning slowly: training accuracy far below the target (for a loss metric: the best's
   value more than `FAR_ABOVE` above it) and a training loss that hardly falls (less than `SLOW`
   of itself per epoch). Too little capacity and too small a learning

@@ -470,7 +470,7 @@ class HillClimb:
 
         Widened one layer a round, a network of several layers spends a round on each, and
         the layer left narrow stays the bottleneck (two input branches of Dense(4): the first
-        widened, 0.94; both, 0.97). So the first capacity change of a round widens them all,
+        widened, 0.94; both, 0.96). So the first capacity change of a round widens them all,
         and the single layers come after it. On a model with one such layer it is that layer's
         own change, and nothing is added. Each layer takes at most x4: a layer fed by a wider
         one costs the product of both steps, and x8 on each of a stack is x64 on a guess.
