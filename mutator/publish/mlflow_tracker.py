@@ -25,7 +25,6 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_SOURCE_NAME
 
-from mutator.engine.rewrite import unified_diff
 from mutator.errors import PushBackError, TrackingError
 from mutator.publish.tracking import (
     TRIAL_TAG,
@@ -38,7 +37,7 @@ from mutator.publish.tracking import (
 )
 from mutator.search.config import TuneSettings
 from mutator.search.hillclimb import Reporter, SearchOutcome
-from mutator.search.ledger import LEDGER, Ledger, TrialRecord, final_best
+from mutator.search.ledger import LEDGER, Ledger, TrialRecord, final_best, trial_metrics
 
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 REGISTERED_TAG = "mutator.registered"  # "<trial>:<sha256>" of the best model last registered
@@ -197,23 +196,11 @@ class MlflowTracker:
         for name in ("best.py", "report.html", "metrics.png", LEDGER):
             if (ledger.root / name).is_file():
                 self.client.log_artifact(run_id, str(ledger.root / name))
-        if diff := self._accepted_diff(records):
+        if diff := ledger.whole_diff(self.script.name, records):
             self.client.log_text(run_id, diff, "best.diff")
         if best is not None:
             self._register(best.record, best.value, best.confirmed, tags["mutator.metric"])
         self.client.set_terminated(run_id, "FINISHED")
-
-    def _accepted_diff(self, records: list[TrialRecord]) -> str:
-        """The original script (the baseline's copy) against best.py: every accepted change."""
-        assert self._ledger is not None
-        if not records or not self._ledger.best_script.exists():
-            return ""
-        original = self._ledger.trial_dir(records[0].id) / self.script.name
-        if not original.exists():
-            return ""
-        before = original.read_text(encoding="utf-8")
-        after = self._ledger.best_script.read_text(encoding="utf-8")
-        return unified_diff(before, after, self.script.name, "best.py")
 
     def _register(
         self, best: TrialRecord, value: float | None, confirmed: bool, metric: str
@@ -282,7 +269,7 @@ class MlflowTracker:
     def _log_trial(self, record: TrialRecord) -> None:
         assert self.run is not None and self._ledger is not None
         folder = self._ledger.trial_dir(record.id)
-        facts = _read_json(folder / "metrics.json")
+        facts = trial_metrics(folder)
         started, finished = _millis(record.started), _millis(record.finished)
         label = record.rules_label or record.decision
         run = self.client.create_run(
@@ -346,7 +333,7 @@ class MlflowTracker:
     def _metric_name(self, records: list[TrialRecord]) -> str:
         assert self._ledger is not None
         for record in records:
-            name = _read_json(self._ledger.trial_dir(record.id) / "metrics.json").get("metric")
+            name = trial_metrics(self._ledger.trial_dir(record.id)).get("metric")
             if name:
                 return str(name)
         return self.settings.goal.metric or "metric"
@@ -382,11 +369,3 @@ def _millis(stamp: str | None = None) -> int:
         except ValueError:
             pass
     return int(time.time() * 1000)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

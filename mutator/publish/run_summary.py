@@ -7,13 +7,11 @@ Nothing here writes: the run directory is only read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mutator.engine.rewrite import unified_diff
-from mutator.search.ledger import Ledger, TrialRecord, final_best, final_spread
+from mutator.search.ledger import Ledger, TrialRecord, final_best, final_spread, trial_metrics
 from mutator.search.selection import selection_lines
 from mutator.search.state import reached
 from mutator.training.metrics import infer_mode
@@ -191,12 +189,7 @@ def _mode(settings: dict[str, Any], metrics: dict[str, Any], metric: str | None)
 
 
 def _trial_metrics(ledger: Ledger, trial_id: int) -> dict[str, Any]:
-    path = ledger.trial_dir(trial_id) / "metrics.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return trial_metrics(ledger.trial_dir(trial_id))
 
 
 def _failure(records: list[TrialRecord]) -> str:
@@ -209,12 +202,7 @@ def _failure(records: list[TrialRecord]) -> str:
 
 def _whole_diff(ledger: Ledger, script: str, records: list[TrialRecord]) -> tuple[str, int]:
     """The original script (the baseline trial's copy) against best.py, capped."""
-    original = ledger.trial_dir(records[0].id) / script
-    if not original.exists() or not ledger.best_script.exists():
-        return "", 0
-    before = original.read_text(encoding="utf-8")
-    after = ledger.best_script.read_text(encoding="utf-8")
-    lines = unified_diff(before, after, script, "best.py").splitlines(keepends=True)
+    lines = ledger.whole_diff(script, records).splitlines(keepends=True)
     kept, omitted = lines[:MAX_DIFF_LINES], max(0, len(lines) - MAX_DIFF_LINES)
     if omitted:
         kept.append(f"... {omitted} more lines\n")

@@ -39,7 +39,6 @@ stopped (see `rounds`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -60,7 +59,7 @@ from mutator.search.diagnosis import (
     diagnose,
     order,
 )
-from mutator.search.ledger import Ledger, TrialRecord, sha256
+from mutator.search.ledger import Ledger, TrialRecord, sha256, trial_metrics
 from mutator.search.rounds import run_round
 from mutator.search.starts import prune_plan, trial_spec, warm_plan
 from mutator.search.state import (
@@ -161,12 +160,8 @@ class HillClimb:
     def _mode_of(self, record: TrialRecord) -> str:
         if self.settings.goal.mode != "auto":
             return self.settings.goal.mode
-        metrics_file = self.ledger.trial_dir(record.id) / "metrics.json"
-        if metrics_file.exists():
-            mode = json.loads(metrics_file.read_text(encoding="utf-8")).get("mode")
-            if mode in ("max", "min"):
-                return mode
-        return "max"
+        mode = trial_metrics(self.ledger.trial_dir(record.id)).get("mode")
+        return mode if mode in ("max", "min") else "max"
 
     def _trial_source(self, record: TrialRecord) -> str | None:
         if record.decision != "accepted":

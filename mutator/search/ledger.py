@@ -27,11 +27,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mutator.engine.rewrite import unified_diff
 from mutator.engine.source import write_atomically
 from mutator.errors import MutatorError, UsageError
 
 LEDGER = "ledger.jsonl"
 RUN = "run.json"
+
+
+def trial_metrics(trial_dir: Path) -> dict[str, Any]:
+    """A trial's metrics.json (the harness writes it last, once the trial is judged), or {}
+    when it is missing or unreadable."""
+    try:
+        metrics = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def sha256(text: str) -> str:
@@ -221,6 +232,16 @@ class Ledger:
     @property
     def best_model(self) -> Path:
         return self.root / "best.keras"
+
+    def whole_diff(self, script: str, records: list[TrialRecord]) -> str:
+        """The script as given (the first trial's copy) against best.py: every accepted change
+        at once; "" before there is either."""
+        original = self.trial_dir(records[0].id) / script if records else None
+        if original is None or not original.exists() or not self.best_script.exists():
+            return ""
+        before = original.read_text(encoding="utf-8")
+        after = self.best_script.read_text(encoding="utf-8")
+        return unified_diff(before, after, script, "best.py")
 
     # -- the run's identity -----------------------------------------------------------------
     def start(self, settings: dict[str, Any]) -> None:

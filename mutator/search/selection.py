@@ -10,15 +10,16 @@ the report at the end, on data no decision used.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from mutator.search.ledger import trial_metrics
 
 
 def selection_lines(trial_dirs: list[Path], best_dir: Path | None) -> list[str]:
     """What the run selected on, from the baseline's metrics.json, and, where it selected on
     validation data, the best's test figure."""
-    metrics = _metrics(trial_dirs[0]) if trial_dirs else {}
+    metrics = trial_metrics(trial_dirs[0]) if trial_dirs else {}
     if not metrics.get("metric"):
         return []
     name, source = metrics["metric"], metrics.get("source") or "?"
@@ -30,7 +31,7 @@ def selection_lines(trial_dirs: list[Path], best_dir: Path | None) -> list[str]:
             'select on separate validation data (select_on = "validation") for an honest one'
         )
     if source == "history" and name.startswith("val_") and best_dir is not None:
-        test = _evaluated(_metrics(best_dir), name.removeprefix("val_"))
+        test = _evaluated(trial_metrics(best_dir), name.removeprefix("val_"))
         if test is not None:
             lines.append(
                 f"test {name.removeprefix('val_')} of the best (not selected on): {test:.4f}"
@@ -54,11 +55,3 @@ def _evaluated(metrics: dict[str, Any], name: str) -> float | None:
             if isinstance(value, (int, float)):
                 return float(value)
     return None
-
-
-def _metrics(trial_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -7,14 +7,13 @@ harness finds them under any runner; the rest becomes the runner's `TrialSpec`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mutator.engine.candidate import Candidate
 from mutator.search import noise
 from mutator.search.config import TuneSettings, cores
 from mutator.search.diagnosis import DIVERGING, OVER_FITTING, diagnose
-from mutator.search.ledger import Ledger
+from mutator.search.ledger import Ledger, trial_metrics
 from mutator.search.state import SearchState
 from mutator.training.prune import PrunePlan, watched_key
 from mutator.training.runner import TrialSpec
@@ -150,7 +149,7 @@ def trial_spec(
 
 
 def fit_count(trial_dir: Path) -> int:
-    return len(_metrics(trial_dir).get("history") or [])
+    return len(trial_metrics(trial_dir).get("history") or [])
 
 
 def script_seconds(trial_dir: Path) -> float | None:
@@ -158,21 +157,13 @@ def script_seconds(trial_dir: Path) -> float | None:
     its wall seconds, or its CPU seconds when fewer (a machine loaded by other work stretches
     the wall time, not the CPU time), so that whether its children start cold does not turn
     on the machine's load and a seeded run takes the same path twice."""
-    metrics = _metrics(trial_dir)
+    metrics = trial_metrics(trial_dir)
     known = [
         float(value)
         for value in (metrics.get("seconds"), metrics.get("cpu_seconds"))
         if isinstance(value, (int, float)) and value > 0
     ]
     return min(known) if known else None
-
-
-def _metrics(trial_dir: Path) -> dict:
-    try:
-        metrics = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
 
 
 def seed_env(seed: int | None) -> dict[str, str]:
