@@ -21,7 +21,7 @@ from mutator.engine.model_view import ModelView
 from mutator.engine.rewrite import Rewrite, apply_candidate
 from mutator.engine.source import load_module, parse_script
 from mutator.errors import ModelNotFoundError, NothingToChangeError, UsageError
-from rules import DEFAULT_ORDER, Rule, rule_class
+from rules import ALL_RULES, DEFAULT_ORDER, Rule, rule_class
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ def check_rule_names(
     names: Sequence[str] | None, settings: Mapping[str, Mapping[str, Any]] | None = None
 ) -> None:
     """UsageError for a rule name (in the order or the settings) that no rule has."""
-    unknown = [name for name in (names or []) if name not in DEFAULT_ORDER]
-    unknown += [name for name in settings or {} if name not in DEFAULT_ORDER]
+    unknown = [name for name in (names or []) if name not in ALL_RULES]
+    unknown += [name for name in settings or {} if name not in ALL_RULES]
     if unknown:
-        raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(DEFAULT_ORDER)}")
+        raise UsageError(f"unknown rule {unknown[0]!r}; rules are: {', '.join(ALL_RULES)}")
 
 
 def _instance(name: str, settings: Mapping[str, Mapping[str, Any]]) -> Rule:

@@ -6,6 +6,11 @@ regularisation. The search reorders it from the best trial's curves (`mutator.se
 capacity first when the model under-fits, epochs when it is under-trained, dropout when it
 over-fits.
 
+`SHRINK_ORDER` is the other direction, for `mutate slim` (`mutator.search.slim`): the moves that
+make a model that already reaches its target smaller or cheaper, largest cut first. They never
+join the climb's default order (a climb that shrinks would undo its own gains), but `--rules`
+may name them, as any rule.
+
 Rule modules are imported when a rule is first asked for, not with this package: `mutate preview`
 usually needs only the first rule that has a candidate.
 """
@@ -34,10 +39,24 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "add_dropout",
 )
 
+SHRINK_ORDER: tuple[str, ...] = (
+    "remove_dense",
+    "remove_conv_block",
+    "fewer_filters",
+    "fewer_units",
+    "fewer_epochs",
+)
+
+# Every rule there is, each once: the climb's, then the shrinking ones it does not use.
+ALL_RULES: tuple[str, ...] = (
+    *DEFAULT_ORDER,
+    *(name for name in SHRINK_ORDER if name not in DEFAULT_ORDER),
+)
+
 
 def rule_class(name: str) -> type[Rule]:
-    """The class of rule `name`, from `rules/<name>.py`; KeyError for a name not in the order."""
-    if name not in DEFAULT_ORDER:
+    """The class of rule `name`, from `rules/<name>.py`; KeyError for a name in neither order."""
+    if name not in ALL_RULES:
         raise KeyError(name)
     module = importlib.import_module(f"{__name__}.{name}")
     for value in vars(module).values():
@@ -66,4 +85,19 @@ def default_rules() -> list[Rule]:
     return [rule_class(name)() for name in DEFAULT_ORDER]
 
 
-__all__ = ["DEFAULT_ORDER", "Example", "Rule", "default_rules", "rule_class", "warm_mappings"]
+def every_rule() -> list[Rule]:
+    """One instance of every rule there is (`ALL_RULES`): what the examples and goldens cover."""
+    return [rule_class(name)() for name in ALL_RULES]
+
+
+__all__ = [
+    "ALL_RULES",
+    "DEFAULT_ORDER",
+    "SHRINK_ORDER",
+    "Example",
+    "Rule",
+    "default_rules",
+    "every_rule",
+    "rule_class",
+    "warm_mappings",
+]

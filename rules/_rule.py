@@ -6,7 +6,8 @@ nothing else (as Fixit's rules carry their examples):
 
 - `road`: which condition of the curves calls for it (`mutator.search.diagnosis`): more
   capacity, a longer training, regularisation, faster learning (a loss that barely falls) or
-  steadier learning (a loss that rises, oscillates or goes NaN);
+  steadier learning (a loss that rises, oscillates or goes NaN), or a smaller model (the
+  shrinking rules of `mutate slim`, which no diagnosis calls for);
 - `step_setting`: the multiplying setting the search's adaptive steps scale (x2 -> x4 -> x8), or
   None for a rule whose step is fixed (`mutator.search.steps`);
 - `warm`: how a child it made may start from its parent (`mutator.training.warm_plan`):
@@ -26,8 +27,15 @@ from typing import ClassVar, Literal, Protocol
 from mutator.engine.candidate import Proposal
 from mutator.engine.model_view import ModelView
 
-Road = Literal["capacity", "training", "regularisation", "faster", "steadier"]
-ROADS: tuple[Road, ...] = ("capacity", "training", "regularisation", "faster", "steadier")
+Road = Literal["capacity", "training", "regularisation", "faster", "steadier", "smaller"]
+ROADS: tuple[Road, ...] = (
+    "capacity",
+    "training",
+    "regularisation",
+    "faster",
+    "steadier",
+    "smaller",
+)
 
 WarmMapping = Literal["continue", "transfer", "retrain", "cold"]
 WARM_MAPPINGS: tuple[WarmMapping, ...] = ("continue", "transfer", "retrain", "cold")

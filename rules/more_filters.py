@@ -9,11 +9,12 @@ from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
 from mutator.engine.model_view import ModelView
-from mutator.engine.shapes import LAST, size_conflict
+from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
-_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense\n"
+_IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense, Flatten\n"
+_HEAD = "model.add(Flatten())\nmodel.add(Dense(10, activation='softmax'))\n"
 _KERAS = "import keras\nfrom keras import layers\n"
 
 
@@ -22,7 +23,9 @@ class MoreFilters:
     """Multiply a Conv layer's filters by `factor`, up to `max_filters`.
 
     Why: a convolution with too few filters cannot represent enough features; doubling is the
-    usual step. Safety: only a literal filter count is changed; `Conv2D(n, 3)` is skipped.
+    usual step. Safety: only a literal filter count is changed; `Conv2D(n, 3)` is skipped; so is
+    a convolution whose filters are what the model outputs (a fully convolutional classifier's
+    `Conv2D(10, 1)` before its pooling and softmax, an autoencoder's last `Conv2D(3, ...)`).
     """
 
     factor: int = 2
@@ -38,22 +41,29 @@ class MoreFilters:
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
             _IMPORTS
-            + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), activation='relu'))  # first\n",
+            + "model = Sequential()\nmodel.add(Conv2D(32, (3, 3), activation='relu'))  # first\n"
+            + _HEAD,
             _IMPORTS
-            + "model = Sequential()\nmodel.add(Conv2D(64, (3, 3), activation='relu'))  # first\n",
+            + "model = Sequential()\nmodel.add(Conv2D(64, (3, 3), activation='relu'))  # first\n"
+            + _HEAD,
         ),
         Example(
             _KERAS + "model = keras.Sequential([\n    layers.Conv2D(filters=8, kernel_size=3),\n"
-            "    layers.Conv2D(filters=16, kernel_size=3),\n])\n",
+            "    layers.Conv2D(filters=16, kernel_size=3),\n    layers.Flatten(),\n"
+            "    layers.Dense(10),\n])\n",
             _KERAS + "model = keras.Sequential([\n    layers.Conv2D(filters=8, kernel_size=3),\n"
-            "    layers.Conv2D(filters=32, kernel_size=3),\n])\n",
+            "    layers.Conv2D(filters=32, kernel_size=3),\n    layers.Flatten(),\n"
+            "    layers.Dense(10),\n])\n",
             site=1,
         ),
     )
     no_match: ClassVar[tuple[str, ...]] = (
         _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n",
         _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(n_filters, 3))\n",
-        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(512, 3))\n",
+        _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(512, 3))\n" + _HEAD,
+        # a fully convolutional classifier: the last convolution's filters are the classes
+        _KERAS + "model = keras.Sequential([\n    layers.Conv2D(10, 1, input_shape=(8, 8, 1)),\n"
+        "    layers.GlobalAveragePooling2D(),\n    layers.Activation('softmax'),\n])\n",
     )
 
     def propose(self, view: ModelView) -> list[Proposal]:
@@ -73,7 +83,9 @@ class MoreFilters:
                 reason = f"{value} filters is already at the cap ({self.max_filters})"
                 proposals.append(Skip(self.name, layer.index, reason))
                 continue
-            conflict = size_conflict(view, layer, frozenset({LAST}))
+            conflict = size_conflict(view, layer, frozenset({LAST})) or width_reaches_output(
+                view, layer
+            )
             if conflict is not None:
                 proposals.append(Skip(self.name, layer.index, f"its filters must stay: {conflict}"))
                 continue

@@ -8,7 +8,7 @@ from typing import ClassVar
 from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.model_view import Layer, ModelView
-from mutator.engine.shapes import LAST, size_conflict
+from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
@@ -90,7 +90,9 @@ class WiderDense:
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
             return Skip(self.name, layer.index, reason)
-        conflict = size_conflict(view, layer, frozenset({LAST}))
+        conflict = size_conflict(view, layer, frozenset({LAST})) or width_reaches_output(
+            view, layer
+        )
         if conflict is not None:
             return Skip(self.name, layer.index, f"its units must stay: {conflict}")
         return Candidate(

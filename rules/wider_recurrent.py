@@ -10,7 +10,7 @@ from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS, RECURRENT_KINDS, WRAPPER_KINDS
 from mutator.engine.model_view import Layer, ModelView
-from mutator.engine.shapes import LAST, size_conflict
+from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
@@ -107,7 +107,9 @@ class WiderRecurrent:
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
             return Skip(self.name, layer.index, reason)
-        conflict = size_conflict(view, layer, frozenset({LAST}))
+        conflict = size_conflict(view, layer, frozenset({LAST})) or width_reaches_output(
+            view, layer
+        )
         if conflict is not None:
             return Skip(self.name, layer.index, f"its units must stay: {conflict}")
         written = layer.written_as if cell is layer else f"{layer.written_as}({cell.written_as})"

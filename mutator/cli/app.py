@@ -106,10 +106,7 @@ def _add_apply(apply: argparse.ArgumentParser) -> None:
 def _add_tune(tune: argparse.ArgumentParser) -> None:
     tune.usage = "mutate tune SCRIPT [options] [-- SCRIPT_ARGS...]"
     _script_args(tune)
-    tune.add_argument("--target", type=float, help="stop when the metric reaches this")
-    tune.add_argument("--metric", help="metric to optimise (default: evaluate's accuracy)")
-    tune.add_argument("--mode", choices=("max", "min", "auto"), help="maximise or minimise")
-    tune.add_argument("--metric-regex", help="read the metric from the script's output instead")
+    _goal_flags(tune, "stop when the metric reaches this")
     tune.add_argument("--min-improvement", type=float, help="smallest gain that counts (0.001)")
     tune.add_argument(
         "--select-on",
@@ -131,15 +128,19 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         type=float,
         help="a gain must clear this many sds of the run-to-run difference (2)",
     )
-    tune.add_argument("--max-trials", type=int, help="trials in all, baseline included (20)")
-    tune.add_argument("--time-budget", help="stop after this long, e.g. 30m (none)")
-    tune.add_argument("--trial-timeout", help="stop one trial after this long (30m)")
-    tune.add_argument("--seed", type=int, help="seed every trial's random generators")
-    tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
+    _spend_flags(tune)
     tune.add_argument(
-        "--runner", choices=("local", "docker", "ray"), help="where trials train (local)"
+        "--max-params",
+        type=int,
+        metavar="N",
+        help="refuse a candidate whose model has more parameters, before it trains (none)",
     )
-    tune.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    tune.add_argument(
+        "--max-epoch-seconds",
+        metavar="S",
+        help="stop and refuse a candidate whose epochs take longer, e.g. 20s (none)",
+    )
+    tune.add_argument("--rule", action="append", dest="rules", help="only these rules, in order")
     tune.add_argument(
         "--no-joint",
         dest="joint_changes",
@@ -148,9 +149,6 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         help="one rule per trial, even where the curves call for capacity and epochs at once",
     )
     fast = tune.add_argument_group("fast trials (each on by default)")
-    fast.add_argument(
-        "--parallel", type=int, metavar="N", help="trials side by side (default: one per core)"
-    )
     fast.add_argument(
         "--no-warm-start",
         dest="warm_start",
@@ -176,33 +174,7 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         const=False,
         help="train every candidate to its last epoch, even one that trails the best",
     )
-    fast.add_argument(
-        "--no-worker",
-        dest="worker",
-        action="store_const",
-        const=False,
-        help="a fresh Python per trial instead of forks of a warm worker",
-    )
-    tune.add_argument("--image", dest="docker_image", help="docker: the image (default: by kind)")
-    tune.add_argument("--cpus", dest="docker_cpus", type=float, help="docker: CPU limit per trial")
-    tune.add_argument("--memory", dest="docker_memory", help="docker: memory limit, e.g. 2g")
-    tune.add_argument("--network", dest="docker_network", help="docker: network, e.g. none")
-    tune.add_argument(
-        "--keep-failed",
-        dest="docker_keep_failed",
-        action="store_const",
-        const=True,
-        help="docker: keep failed trials' containers for inspection",
-    )
-    ray = tune.add_argument_group("--runner ray (pip install 'mutator[ray]')")
-    ray.add_argument(
-        "--ray-address", metavar="HOST:PORT", help="the head node (default: a Ray on this machine)"
-    )
-    ray.add_argument(
-        "--ray-cpus", type=float, metavar="N", help="CPUs per trial (default: the cluster's share)"
-    )
-    ray.add_argument("--ray-gpus", type=float, metavar="N", help="GPUs per trial (0)")
-    ray.add_argument("--ray-memory", metavar="SIZE", help="memory per trial, e.g. 4g (none asked)")
+    _where_flags(tune, fast)
     tracking = tune.add_argument_group("tracking (pip install 'mutator[mlflow]')")
     tracking.add_argument(
         "--mlflow", metavar="URI", help="track the search in MLflow (default: MLFLOW_TRACKING_URI)"
@@ -213,9 +185,12 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     tracking.add_argument(
         "--mlflow-model-name", metavar="NAME", help="the registered model (the script's stem)"
     )
-    tune.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
-    tune.add_argument("--fresh", action="store_true", help="start over; the old run is kept aside")
     after = tune.add_argument_group("afterwards (checked before the first trial trains)")
+    after.add_argument(
+        "--then-slim",
+        action="store_true",
+        help="once the target is reached, `mutate slim` best.py: the smallest model that still does",
+    )
     after.add_argument(
         "--commit", action="store_true", help="commit best.py on a branch, as `mutate commit`"
     )
@@ -225,6 +200,79 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
     after.add_argument("--beside", action="store_true", help="--commit: as <stem>.best.py")
     after.add_argument(
         "--notify", action="store_true", help="email/webhook the outcome, as `mutate notify`"
+    )
+
+
+def _add_slim(slim: argparse.ArgumentParser) -> None:
+    slim.usage = "mutate slim SCRIPT --target T [options] [-- SCRIPT_ARGS...]"
+    slim.description = (
+        "From a script that reaches the target, the smallest model (parameters, then training "
+        "time) that still reaches it from scratch, twice: layers removed, widths halved, fewer "
+        "epochs. The smallest script is best.py in .mutator/<stem>-slim/."
+    )
+    _script_args(slim)
+    _goal_flags(slim, "the metric every smaller model must reach (required)")
+    _spend_flags(slim)
+    _where_flags(slim, slim)
+
+
+def _goal_flags(parser: argparse.ArgumentParser, target_help: str) -> None:
+    """What is measured and what it must reach: tune's and slim's."""
+    parser.add_argument("--target", type=float, help=target_help)
+    parser.add_argument("--metric", help="metric to optimise (default: evaluate's accuracy)")
+    parser.add_argument("--mode", choices=("max", "min", "auto"), help="maximise or minimise")
+    parser.add_argument("--metric-regex", help="read the metric from the script's output instead")
+
+
+def _spend_flags(parser: argparse.ArgumentParser) -> None:
+    """What a search may spend: tune's and slim's."""
+    parser.add_argument("--max-trials", type=int, help="trials in all, baseline included (20)")
+    parser.add_argument("--time-budget", help="stop after this long, e.g. 30m (none)")
+    parser.add_argument("--trial-timeout", help="stop one trial after this long (30m)")
+
+
+def _where_flags(parser: argparse.ArgumentParser, fast: argparse._ActionsContainer) -> None:
+    """Where and how trials train, and the run directory: tune's and slim's."""
+    parser.add_argument("--seed", type=int, help="seed every trial's random generators")
+    parser.add_argument(
+        "--runner", choices=("local", "docker", "ray"), help="where trials train (local)"
+    )
+    parser.add_argument("--retries", type=int, help="restarts of a crashed trial (1)")
+    fast.add_argument(
+        "--parallel", type=int, metavar="N", help="trials side by side (default: one per core)"
+    )
+    fast.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_const",
+        const=False,
+        help="a fresh Python per trial instead of forks of a warm worker",
+    )
+    parser.add_argument("--image", dest="docker_image", help="docker: the image (default: by kind)")
+    parser.add_argument(
+        "--cpus", dest="docker_cpus", type=float, help="docker: CPU limit per trial"
+    )
+    parser.add_argument("--memory", dest="docker_memory", help="docker: memory limit, e.g. 2g")
+    parser.add_argument("--network", dest="docker_network", help="docker: network, e.g. none")
+    parser.add_argument(
+        "--keep-failed",
+        dest="docker_keep_failed",
+        action="store_const",
+        const=True,
+        help="docker: keep failed trials' containers for inspection",
+    )
+    ray = parser.add_argument_group("--runner ray (pip install 'mutator[ray]')")
+    ray.add_argument(
+        "--ray-address", metavar="HOST:PORT", help="the head node (default: a Ray on this machine)"
+    )
+    ray.add_argument(
+        "--ray-cpus", type=float, metavar="N", help="CPUs per trial (default: the cluster's share)"
+    )
+    ray.add_argument("--ray-gpus", type=float, metavar="N", help="GPUs per trial (0)")
+    ray.add_argument("--ray-memory", metavar="SIZE", help="memory per trial, e.g. 4g (none asked)")
+    parser.add_argument("--workdir", type=Path, help="run directory (.mutator/<script>/ beside it)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="start over; the old run is kept aside"
     )
 
 
@@ -295,6 +343,13 @@ def _add_hook(hook: argparse.ArgumentParser) -> None:
 def _add_history(history: argparse.ArgumentParser) -> None:
     history.add_argument("script", type=Path)
     history.add_argument("--workdir", type=Path)
+    history.add_argument(
+        "--sort",
+        choices=("trial", "size", "pace"),
+        default="trial",
+        help="trial order (default), or the smallest model first (size: parameters, then "
+        "s/epoch) or the fastest (pace: s/epoch, then parameters); unknown last",
+    )
 
 
 def _add_notify(notify: argparse.ArgumentParser) -> None:
@@ -327,6 +382,7 @@ _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | N
     "preview": ("show the next change as a unified diff", _add_preview),
     "apply": ("apply one rule and write the new script", _add_apply),
     "tune": ("train, mutate and retrain until the target is reached", _add_tune),
+    "slim": ("the smallest model that still reaches the target, from one that does", _add_slim),
     "detect": ("which environment (cnn, ann, sklearn) a script needs", _add_detect),
     "images": ("build or list the training images", _add_images),
     "commit": (

@@ -12,7 +12,12 @@ from mutator.engine.source import write_atomically
 from mutator.errors import ModelNotFoundError, MutatorError, UsageError
 
 if TYPE_CHECKING:  # after_tune is imported by the commands that use it: preview stays light
+    from pathlib import Path
+
     from mutator.publish.after_tune import CommitRequest
+    from mutator.search.config import TuneSettings
+    from mutator.search.hillclimb import Reporter
+    from mutator.search.slim import SlimOutcome
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +87,51 @@ def tune_command(args: argparse.Namespace) -> int:
     reporter.message(tune.summarise(outcome, settings))
     reporter.message(f"best script: {outcome.run_dir / 'best.py'}")
     reporter.message(f"report: {outcome.run_dir / 'report.html'}")
+    if args.then_slim and outcome.reached:
+        _slim_after_tune(args, settings, outcome.run_dir, reporter)
     return follow_up.finish(0 if outcome.reached or settings.goal.target is None else 1)
+
+
+def _slim_after_tune(
+    args: argparse.Namespace, settings: TuneSettings, run_dir: Path, reporter: Reporter
+) -> None:
+    """`tune --then-slim`: slim the run's best.py under the script's own name (its imports
+    and paths still work), in `slim/` inside the run directory."""
+    from mutator.search import slim
+
+    reporter.message("then slim: the smallest model that still reaches the target")
+    outcome = slim.slim(
+        args.script,
+        settings,
+        reporter,
+        run_dir / "slim",
+        args.fresh,
+        args.model,
+        source=(run_dir / "best.py").read_text(encoding="utf-8"),
+    )
+    _say_slim(outcome, settings, reporter)
+
+
+def slim_command(args: argparse.Namespace) -> int:
+    from mutator.cli import progress
+    from mutator.search import config, slim
+
+    config_path, table = config.find_config(args.script)
+    settings = config.settings_from(table, setting_flags(args), str(config_path or "config"))
+    if settings.goal.target is None:
+        raise UsageError("slim needs --target: the metric every smaller model must reach")
+    reporter = progress.reporter_for()
+    outcome = slim.slim(args.script, settings, reporter, args.workdir, args.fresh, args.model)
+    _say_slim(outcome, settings, reporter)
+    return 0
+
+
+def _say_slim(outcome: SlimOutcome, settings: TuneSettings, reporter: Reporter) -> None:
+    from mutator.search import slim
+
+    reporter.message(slim.summarise(outcome, settings.goal.target or 0.0))
+    reporter.message(f"smallest script: {outcome.run_dir / 'best.py'}")
+    reporter.message(f"report: {outcome.run_dir / 'report.html'}")
 
 
 def setting_flags(args: argparse.Namespace) -> dict[str, object]:
@@ -119,7 +168,7 @@ def history_command(args: argparse.Namespace) -> int:
     records = ledger.records()
     if not records:
         raise UsageError(f"no trials recorded in {ledger.root}; run `mutate tune {args.script}`")
-    render.history_table(records)
+    render.history_table(render.sorted_trials(records, args.sort))
     from mutator.publish.tracking import TrackedRun
 
     tracked = TrackedRun.read(ledger.root)
@@ -255,6 +304,7 @@ _HANDLERS = {
     "preview": preview_command,
     "apply": apply_command,
     "tune": tune_command,
+    "slim": slim_command,
     "history": history_command,
     "notify": notify_command,
     "commit": commit_command,

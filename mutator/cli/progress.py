@@ -10,7 +10,19 @@ import sys
 
 from mutator.search.ledger import TrialRecord
 
-_MARK = {"baseline": "=", "accepted": "+", "rejected": "-", "confirm": "=", "noise": "~", "final": "~"}
+_MARK = {
+    "baseline": "=",
+    "accepted": "+",
+    "rejected": "-",
+    "confirm": "=",
+    "noise": "~",
+    "final": "~",
+    # mutate slim's: at the target and smaller (its confirm next), short of it, or its confirm
+    # short of it
+    "reached": ">",
+    "missed": "-",
+    "refused": "-",
+}
 
 
 def describe(record: TrialRecord) -> str:

@@ -165,14 +165,47 @@ def _optimizer_line(view: ModelView) -> str:
     return f"{name}, learning rate {rate} ({site.detail})"
 
 
+HISTORY_SORTS = ("trial", "size", "pace")
+
+
+def sorted_trials(records: Sequence[TrialRecord], by: str = "trial") -> list[TrialRecord]:
+    """The trials in ledger order (`trial`), or smallest model first (`size`: parameters, then
+    seconds per epoch) or fastest first (`pace`: the other way round); unknown figures last."""
+    if by not in HISTORY_SORTS:
+        raise ValueError(f"sort by one of {', '.join(HISTORY_SORTS)}, not {by!r}")
+    if by == "trial":
+        return list(records)
+
+    def figure(value: float | None) -> tuple[bool, float]:
+        return value is None, value or 0.0
+
+    def key(r: TrialRecord) -> tuple:
+        size, pace = figure(r.parameters), figure(r.seconds_per_epoch)
+        return (size, pace, r.id) if by == "size" else (pace, size, r.id)
+
+    return sorted(records, key=key)
+
+
+def _pace(seconds: float | None) -> str:
+    """Seconds per epoch to three figures (0.0388, 12.3, 1234); blank when unknown."""
+    if seconds is None:
+        return ""
+    return f"{seconds:.3g}" if seconds < 1000 else f"{seconds:.0f}"
+
+
 def history_table(records: Sequence[TrialRecord]) -> None:
     from rich.table import Table
 
     table = Table(title="trials")
     judged = any(r.noise for r in records)
     columns = ("trial", "rule", "change", "metric", "decision", "best", "seconds")
+    columns += ("params", "s/epoch")
     for column in (*columns, "gain vs noise") if judged else columns:
-        table.add_column(column, no_wrap=column in ("metric", "decision"))
+        table.add_column(
+            column,
+            no_wrap=column in ("metric", "decision", "params"),
+            justify="right" if column in ("params", "s/epoch") else "left",
+        )
     colors = {
         "accepted": "green",
         "baseline": "blue",
@@ -187,6 +220,8 @@ def history_table(records: Sequence[TrialRecord]) -> None:
         best = f"{r.best_after:.4f}" if r.best_after is not None else ""
         cells = [str(r.id), r.rules_label or "-", r.description, metric, r.decision, best]
         cells.append(f"{r.seconds:.1f}")
+        cells.append(f"{r.parameters:,}" if r.parameters is not None else "")
+        cells.append(_pace(r.seconds_per_epoch))
         if judged:
             note = r.noise
             cells.append(f"{note['gain']:+.4f} / ±{note['band']:.4f}" if note else "")

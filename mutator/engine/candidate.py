@@ -33,7 +33,28 @@ class InsertStatements:
     after: bool = True
 
 
-Edit = Replace | InsertStatements
+@dataclass(frozen=True, eq=False)
+class RemoveStatement:
+    """Take `statement` out of the block that holds it, with its own line's trailing comment.
+
+    The blank and comment lines above it are not its own (they may speak of what follows, and a
+    comment is never dropped unasked): they stay where they were, above the next statement or at
+    the end of the block. A block left empty gets `pass`, as libcst prints it.
+    """
+
+    statement: cst.BaseStatement
+
+
+Edit = Replace | InsertStatements | RemoveStatement
+
+
+def edit_target(edit: Edit) -> cst.CSTNode:
+    """The node an edit changes or is placed by: what must be reached to apply it."""
+    if isinstance(edit, Replace):
+        return edit.old
+    if isinstance(edit, InsertStatements):
+        return edit.anchor
+    return edit.statement
 
 
 @dataclass(frozen=True)

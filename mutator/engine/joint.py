@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import libcst as cst
 
-from mutator.engine.candidate import Candidate, Edit, Replace
+from mutator.engine.candidate import Candidate, edit_target
 
 
 def joint(
@@ -46,7 +46,7 @@ def joint_all(parts: Sequence[Candidate], parent_of: Mapping[int, cst.CSTNode]) 
     every = [first, *first.also, *parts[1:]]
     if len({(part.rule, part.site) for part in every}) < len(every):
         return None
-    edits = [[_target(edit) for edit in part.edits] for part in parts]
+    edits = [[edit_target(edit) for edit in part.edits] for part in parts]
     if not all(edits):
         return None
     for index, mine in enumerate(edits):
@@ -62,10 +62,6 @@ def joint_all(parts: Sequence[Candidate], parent_of: Mapping[int, cst.CSTNode]) 
         first.edits + tuple(edit for part in others for edit in part.edits),
         also=(*first.also, *others),
     )
-
-
-def _target(edit: Edit) -> cst.CSTNode:
-    return edit.old if isinstance(edit, Replace) else edit.anchor
 
 
 def _entangled(a: cst.CSTNode, b: cst.CSTNode, parent_of: Mapping[int, cst.CSTNode]) -> bool:

@@ -1,7 +1,7 @@
 """The only place that changes code: apply one candidate's edits, verify, diff.
 
-Edits replace or insert nodes by identity, so every other node (comments, blank lines, quotes,
-trailing commas, CRLF) is printed by libcst exactly as it was parsed. Only the top-level
+Edits replace, insert or remove nodes by identity, so every other node (comments, blank lines,
+quotes, trailing commas, CRLF) is printed by libcst exactly as it was parsed. Only the top-level
 statements that changed are printed at all: they are spliced into the original text (`splice`),
 which is what libcst would print for the whole module, at a fraction of the cost. The result
 must parse and compile, or nothing is returned and the rule is named in the error.
@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mutator.engine.candidate import Candidate, InsertStatements, Replace
+from mutator.engine.candidate import (
+    Candidate,
+    InsertStatements,
+    RemoveStatement,
+    Replace,
+    edit_target,
+)
 from mutator.engine.walk import parents
 from mutator.errors import RewriteError
 
@@ -28,7 +34,7 @@ class Rewrite:
 
 
 class _Applier(cst.CSTTransformer):
-    """Replaces and inserts by node identity, descending only into the edits' ancestors.
+    """Replaces, inserts and removes by node identity, descending only into the edits' ancestors.
 
     Subtrees without an edit are skipped, so they come back as the very same objects: that is
     what keeps them byte-identical, and what lets `verify` re-parse only what changed.
@@ -42,6 +48,9 @@ class _Applier(cst.CSTTransformer):
         for edit in candidate.edits:
             if isinstance(edit, InsertStatements):
                 self.insertions.setdefault(id(edit.anchor), []).append(edit)
+        self.removals = {
+            id(e.statement): e for e in candidate.edits if isinstance(e, RemoveStatement)
+        }
         self.applied: set[int] = set()
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -52,26 +61,45 @@ class _Applier(cst.CSTTransformer):
         if edit is not None:
             self.applied.add(id(edit))
             return edit.new
-        if self.insertions and isinstance(updated_node, (cst.Module, cst.IndentedBlock)):
-            return self._insert(original_node, updated_node)
+        if (self.insertions or self.removals) and isinstance(
+            updated_node, (cst.Module, cst.IndentedBlock)
+        ):
+            return self._rebody(original_node, updated_node)
         return updated_node
 
-    def _insert(self, original, updated):  # type: ignore[no-untyped-def]
-        if not any(id(stmt) in self.insertions for stmt in original.body):
+    def _rebody(self, original, updated):  # type: ignore[no-untyped-def]
+        """The block's statements with the insertions and removals anchored in it made."""
+        if not any(
+            id(stmt) in self.insertions or id(stmt) in self.removals for stmt in original.body
+        ):
             return updated
         body: list[cst.BaseStatement] = []
-        # Statements are never removed, so original and updated bodies line up one to one.
+        # The comment and blank lines above removed statements, for the next statement kept.
+        carried: list[cst.EmptyLine] = []
+
+        def put(statements) -> None:  # type: ignore[no-untyped-def]
+            nonlocal carried
+            for statement in statements:
+                if carried:
+                    lines = [*carried, *statement.leading_lines]
+                    statement = statement.with_changes(leading_lines=lines)
+                    carried = []
+                body.append(statement)
+
+        # The transformer removes nothing itself, so original and updated bodies line up.
         for old_stmt, new_stmt in zip(original.body, updated.body, strict=True):
             edits = self.insertions.get(id(old_stmt), [])
-            for edit in edits:
-                if not edit.after:
-                    body.extend(edit.statements)
-                    self.applied.add(id(edit))
-            body.append(new_stmt)
-            for edit in edits:
-                if edit.after:
-                    body.extend(edit.statements)
-                    self.applied.add(id(edit))
+            put(s for edit in edits if not edit.after for s in edit.statements)
+            removal = self.removals.get(id(old_stmt))
+            if removal is None:
+                put([new_stmt])
+            else:
+                carried += new_stmt.leading_lines
+                self.applied.add(id(removal))
+            put(s for edit in edits if edit.after for s in edit.statements)
+            self.applied.update(id(edit) for edit in edits)
+        if carried:  # the block's last statement went: its lines above end the block
+            return updated.with_changes(body=body, footer=[*carried, *updated.footer])
         return updated.with_changes(body=body)
 
 
@@ -197,7 +225,7 @@ def _ancestors(
     `parent_of` comes from the locator's walk; when it does not reach an edit (or is not given),
     the tree is walked once more to find the way.
     """
-    targets = [edit.old if isinstance(edit, Replace) else edit.anchor for edit in candidate.edits]
+    targets = [edit_target(edit) for edit in candidate.edits]
     for parent_map in (parent_of, None):
         if parent_map is None:
             parent_map = parents(module)

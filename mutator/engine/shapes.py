@@ -277,6 +277,52 @@ def _passes(reader: Layer, changed: frozenset[str]) -> frozenset[str]:
     return changed
 
 
+def width_reaches_output(view: ModelView, layer: Layer) -> str | None:
+    """Why the width of `layer`'s output (its last axis: filters, units) is what the model must
+    produce, or None when a layer that makes its own width takes it on every way out.
+
+    Followed along the chain or the graph: through layers that pass the width on (pooling,
+    Flatten, dropout, an Activation) to the model's output, whose width is the number of
+    classes or targets, or to a Reshape, whose target shape is written out. `size_conflict`
+    answers for the merges of a graph; this answers for the model's ends, in a chain too.
+    """
+    pending, seen = [layer], {layer.index}
+    while pending:
+        at = pending.pop()
+        if view.is_output(at):
+            if at is layer:
+                return (
+                    f"layer {layer.index} is the model's output: its width is the number of outputs"
+                )
+            return (
+                f"layer {layer.index}'s width reaches the model's output at layer {at.index} "
+                "unchanged: it is the number of outputs"
+            )
+        for reader in view.readers(at):
+            if reader.index in seen:
+                continue
+            seen.add(reader.index)
+            if reader.kind == "Reshape":
+                return (
+                    f"layer {layer.index}'s output reaches the Reshape at layer {reader.index}, "
+                    "whose target shape is written out"
+                )
+            if not makes_width(reader):
+                pending.append(reader)
+    return None
+
+
+def makes_width(layer: Layer) -> bool:
+    """Whether `layer`'s output width is its own (Dense, Conv, recurrent, `TimeDistributed(Dense)`),
+    whatever the width it takes."""
+    if layer.kind in _SIZING:
+        return True
+    wrapped = layer.wrapped
+    return (
+        layer.kind in keras_names.WRAPPER_KINDS and wrapped is not None and wrapped.kind in _SIZING
+    )
+
+
 def concatenate_axis(layer: Layer) -> int | None:
     """The axis a Concatenate joins on (-1 by default, as Keras's); None when not a literal.
     The function `concatenate([a, b], axis=1)` takes its axis by keyword, the class its first

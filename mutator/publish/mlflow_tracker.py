@@ -309,6 +309,12 @@ class MlflowTracker:
         ]
         if record.value is not None:
             metrics.append(Metric("value", float(record.value), finished, 0))
+        if record.parameters is not None:  # the model's size and pace (issue 30)
+            metrics.append(Metric("parameters", float(record.parameters), finished, 0))
+        if record.seconds_per_epoch is not None:
+            metrics.append(
+                Metric("seconds_per_epoch", float(record.seconds_per_epoch), finished, 0)
+            )
         for key, curve in record.history.items():  # per epoch: step = the epoch
             metrics += [
                 Metric(key, float(v), started + epoch, epoch)

@@ -34,12 +34,16 @@ class GoalSettings:
 
 @dataclass(frozen=True)
 class BudgetSettings:
-    """What the search may spend: trials, seconds, and re-runs of a crashed trial."""
+    """What the search may spend: trials, seconds, and re-runs of a crashed trial; and how big
+    and slow a candidate's model may be (`mutator.training.budget`: one over it is stopped
+    before it trains, or as soon as its pace is known, and reverted)."""
 
     max_trials: int = 20
     time_budget: float | None = None  # seconds, over the whole run including resumed parts
     trial_timeout: float | None = 1800.0
     retries: int = 1  # a crashed trial is run again this many times, resuming from its checkpoint
+    max_params: int | None = None  # a candidate's model's count_params()
+    max_epoch_seconds: float | None = None  # a candidate's wall seconds per epoch
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     "time_budget": ("budget", "time_budget"),
     "trial_timeout": ("budget", "trial_timeout"),
     "retries": ("budget", "retries"),
+    "max_params": ("budget", "max_params"),
+    "max_epoch_seconds": ("budget", "max_epoch_seconds"),
     "noise_runs": ("noise", "runs"),
     "noise_multiple": ("noise", "multiple"),
     "final_runs": ("noise", "final_runs"),
@@ -277,9 +283,11 @@ def settings_from(
             )
         values[name] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for name in ("time_budget", "trial_timeout", "warm_after"):
+    for name in ("time_budget", "trial_timeout", "warm_after", "max_epoch_seconds"):
         if values.get(name) is not None:
             values[name] = parse_duration(values[name])
+    if isinstance(values.get("max_params"), float) and values["max_params"].is_integer():
+        values["max_params"] = int(values["max_params"])  # `max_params = 1e6` in the file
     if "rules" in values and values["rules"] is not None:
         values["rules"] = tuple(values["rules"])
     if "script_args" in values:
@@ -299,6 +307,16 @@ def _check(settings: TuneSettings) -> None:
         raise UsageError(f"mode must be max, min or auto, not {goal.mode!r}")
     if budget.max_trials < 1:
         raise UsageError("max_trials must be at least 1 (the baseline is a trial)")
+    if budget.max_params is not None and (
+        isinstance(budget.max_params, bool)
+        or not isinstance(budget.max_params, int)
+        or budget.max_params < 1
+    ):
+        raise UsageError(f"max_params must be a positive whole number, not {budget.max_params!r}")
+    if budget.max_epoch_seconds is not None and not budget.max_epoch_seconds > 0:
+        raise UsageError(
+            f"max_epoch_seconds must be positive, not {budget.max_epoch_seconds!r}"
+        )
     if goal.min_improvement < 0:
         raise UsageError("min_improvement cannot be negative")
     if goal.select_on not in ("test", "validation"):

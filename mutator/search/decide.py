@@ -2,8 +2,9 @@
 
 A round's trials were all trained on the same best. The best of the candidates that beat it by
 `min_improvement` is accepted; a candidate that improved but lost is recorded as `beaten_by`
-the winner (it may be tried again on a later best); a pruned one is never accepted; a confirm
-that reached the target decides the round on its own.
+the winner (it may be tried again on a later best); a pruned one is never accepted, nor one
+over the size and pace budget (status "over_budget", no value: reverted and refused like a
+failed trial); a confirm that reached the target decides the round on its own.
 """
 
 from __future__ import annotations
@@ -173,6 +174,8 @@ def decide(
                 ),
                 seed_offset=item.seed_offset,
                 examples=_examples(result),
+                parameters=_measured(result, "parameters", int),
+                seconds_per_epoch=_measured(result, "seconds_per_epoch", float),
                 noise=_noise_note(
                     item, verdicts[index], judged[index], best, sign, band, index == recheck
                 ),
@@ -188,6 +191,14 @@ def _examples(result: TrialResult) -> int | None:
     if not isinstance(count, int) or (result.metric or "").startswith("val_"):
         return None
     return count
+
+
+def _measured(result: TrialResult, key: str, kind: type) -> int | float | None:
+    """The model's size or pace from the trial's metrics.json, when the harness measured it."""
+    value = (result.metrics or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)
 
 
 def _judged_value(item: Planned, value: float | None) -> float | None:

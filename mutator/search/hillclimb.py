@@ -21,7 +21,10 @@
    improved but was beaten may be tried again later (after the untried ones); one that did
    not improve is never tried again at the same (rule, site, params), nor a joint change at
    the same parts.
-4. A child starts from its parent's weights where that is sound (`warm.json`, see
+4. A candidate is held to the size and pace budget when one is set (`--max-params`,
+   `--max-epoch-seconds`: `starts.budget_for`); one over it is stopped before it trains (or as
+   soon as its pace is known), reverted and refused like any failed trial.
+5. A child starts from its parent's weights where that is sound (`warm.json`, see
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is
    retrained from scratch once (a `confirm` trial, which the trial budget does not count): that
@@ -31,7 +34,7 @@
    With noise measured (`noise_runs`, `mutator.search.noise`), the best's script also trains
    with its seeds moved on cores a round leaves free, a gain must clear the measured band, and
    one inside it is trained again with another seed (a recheck) before it counts.
-5. Stop at the target, at the trial or time budget, or when nothing is left to try; with
+6. Stop at the target, at the trial or time budget, or when nothing is left to try; with
    `final_runs`, train the best that many more times with other seeds for its spread.
 Every decision is a ledger line, written when its round ends, so a killed run resumes where it
 stopped (see `rounds`).
@@ -61,7 +64,7 @@ from mutator.search.diagnosis import (
 )
 from mutator.search.ledger import Ledger, TrialRecord, sha256, trial_metrics
 from mutator.search.rounds import run_round
-from mutator.search.starts import prune_plan, trial_spec, warm_plan
+from mutator.search.starts import budget_for, over_budget_note, prune_plan, trial_spec, warm_plan
 from mutator.search.state import (
     SearchOutcome,
     SearchState,
@@ -71,6 +74,7 @@ from mutator.search.state import (
     improves,
     reached,
 )
+from mutator.training import budget as trial_budget
 from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
 from mutator.training.warm_plan import WARM_FILE
@@ -158,19 +162,12 @@ class HillClimb:
         return state
 
     def _mode_of(self, record: TrialRecord) -> str:
-        if self.settings.goal.mode != "auto":
-            return self.settings.goal.mode
-        mode = trial_metrics(self.ledger.trial_dir(record.id)).get("mode")
-        return mode if mode in ("max", "min") else "max"
+        return self.ledger.trial_mode(record, self.settings.goal.mode)
 
     def _trial_source(self, record: TrialRecord) -> str | None:
         if record.decision != "accepted":
             return None
-        path = self.ledger.trial_dir(record.id) / self.script.name
-        source = path.read_text(encoding="utf-8")
-        if sha256(source) != record.sha256:
-            raise MutatorError(f"{path} was changed after trial {record.id}; the run cannot resume")
-        return source
+        return self.ledger.trial_source(record, self.script.name)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
@@ -280,6 +277,9 @@ class HillClimb:
                 f"the script as given does not train ({record.status}: {record.error}); "
                 f"see {self.ledger.trial_dir(record.id) / 'log.txt'}"
             )
+        metrics = trial_metrics(self.ledger.trial_dir(done[0].id))
+        if (note := over_budget_note(budget_for(self.settings), metrics)) is not None:
+            self.reporter.message(note)
         return done
 
     def _noise(self, state: SearchState, trial_id: int, source: str, whose: str) -> Planned:
@@ -522,6 +522,7 @@ class HillClimb:
     def _round(self, state: SearchState, planned: Sequence[Planned]) -> list[TrialRecord]:
         round_number = state.rounds + 1
         specs, starts = [], []
+        budget = budget_for(self.settings)  # candidates only: `starts.budget_for`
         for item in planned:
             folder = self.ledger.trial_dir(item.id)
             resumed = (folder / self.script.name).exists()
@@ -536,12 +537,13 @@ class HillClimb:
                 pruning.write(folder)
             else:
                 (folder / PRUNE_FILE).unlink(missing_ok=True)
+            trial_budget.place(folder, budget if item.judged else None)
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
                 trial_spec(
                     self.script,
                     self.ledger,
-                    state,
+                    state.seconds,
                     folder,
                     self.settings,
                     len(planned),

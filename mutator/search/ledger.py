@@ -61,7 +61,7 @@ class TrialRecord:
     description: str
     sha256: str
     diff: str
-    status: str  # ok | failed | nan | no_metric | timeout | crashed
+    status: str  # ok | failed | nan | no_metric | over_budget | timeout | crashed | cancelled
     value: float | None
     # baseline | accepted | rejected | confirm (the best retrained from scratch) | noise (the
     # best retrained with other seeds, to measure the spread; never a candidate)
@@ -92,6 +92,10 @@ class TrialRecord:
     # How many examples the metric was measured on, when the harness could count them (the
     # noise band's prior: an accuracy over n examples moves about sqrt(p (1 - p) / n)).
     examples: int | None = None
+    # The model's size and pace, as the harness measured them (None: not counted, no epoch
+    # trained, or a ledger from before they were recorded): `mutator.training.budget`.
+    parameters: int | None = None
+    seconds_per_epoch: float | None = None
 
     @property
     def address(self) -> dict[str, Any]:
@@ -349,6 +353,23 @@ class Ledger:
             except OSError:
                 shutil.copyfile(model, kept)
         return kept
+
+    def trial_source(self, record: TrialRecord, filename: str) -> str:
+        """The script trial `record` trained, as its folder holds it: what a resumed search
+        rebuilds its best from, so one edited since the trial refuses the resume."""
+        path = self.trial_dir(record.id) / filename
+        source = path.read_text(encoding="utf-8")
+        if sha256(source) != record.sha256:
+            raise MutatorError(f"{path} was changed after trial {record.id}; the run cannot resume")
+        return source
+
+    def trial_mode(self, record: TrialRecord, configured: str) -> str:
+        """Which way the trial's metric is better: as configured, else as the harness read its
+        name (`metrics.json`), else max."""
+        if configured in ("max", "min"):
+            return configured
+        mode = trial_metrics(self.trial_dir(record.id)).get("mode")
+        return mode if mode in ("max", "min") else "max"
 
     def save_best(self, source: str, trial_id: int) -> None:
         write_atomically(self.best_script, source)

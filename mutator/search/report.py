@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mutator.engine.source import write_atomically
-from mutator.search.ledger import TrialRecord
+from mutator.search import pareto
+from mutator.search.ledger import TrialRecord, final_best
 
 CHART = "metrics.png"
 REPORT = "report.html"
@@ -80,8 +81,10 @@ def write_report(
     target: float | None,
     outcome: str,
     tracked: str | None = None,
+    mode: str = "max",
 ) -> Path:
-    """report.html; `tracked`: where the search is tracked (an MLflow run's page), linked."""
+    """report.html; `tracked`: where the search is tracked (an MLflow run's page), linked;
+    `mode`: which way the metric is better (for the Pareto front)."""
     has_chart = write_chart(records, target, run_dir / CHART)
     rows = "\n".join(
         f"<tr class='{r.decision}'><td>{r.id}</td><td>{html.escape(r.rules_label or r.decision)}</td>"
@@ -105,6 +108,7 @@ def write_report(
     noted = "".join(f"<li>{html.escape(line)}</li>" for line in noise_lines(records))
     if noted:
         chart += f"<h2>Gains against the noise</h2><ul>{noted}</ul>"
+    chart += _pareto_html(records, target, mode, run_dir)
     outcome_html = html.escape(outcome).replace("\n", "<br>")
     if tracked:
         href = html.escape(tracked, quote=True)
@@ -120,6 +124,38 @@ def write_report(
     path = run_dir / REPORT
     write_atomically(path, page)
     return path
+
+
+def _pareto_html(
+    records: Sequence[TrialRecord], target: float | None, mode: str, run_dir: Path
+) -> str:
+    """The Pareto front of metric against parameters: its chart and its trials, the chosen
+    script marked; "" when fewer than two trials were counted."""
+    found = pareto.points(records, pareto.parameters)
+    if len(found) < 2:
+        (run_dir / pareto.CHART).unlink(missing_ok=True)
+        return ""
+    best = final_best(list(records))
+    chosen = best.record.id if best is not None else None
+    drawn = pareto.write_chart(records, chosen, target, mode, run_dir / pareto.CHART)
+    rows = "".join(
+        f"<tr><td>{p.record.id}{' (chosen)' if p.record.id == chosen else ''}</td>"
+        f"<td>{html.escape(p.record.description)}</td><td>{p.cost:,.0f}</td>"
+        f"<td>{_pace(p.record)}</td><td>{p.value:.4f}</td></tr>"
+        for p in pareto.front(found, mode)
+    )
+    image = f"<img src='{pareto.CHART}' alt='metric against size'>" if drawn else ""
+    return (
+        "<h2>Size against metric: the Pareto front</h2>"
+        "<p>The trials no other trial beats on both the metric and the parameters (or the "
+        "training seconds).</p>"
+        f"{image}<table><tr><th>#</th><th>change</th><th>parameters</th><th>s/epoch</th>"
+        f"<th>metric</th></tr>{rows}</table>"
+    )
+
+
+def _pace(record: TrialRecord) -> str:
+    return f"{record.seconds_per_epoch:.3f}" if record.seconds_per_epoch is not None else ""
 
 
 def _start(record: TrialRecord) -> str:

@@ -1,8 +1,9 @@
 """What a trial is given besides its script: where it starts from, what it must keep up with,
-and how it runs (its share of the cores, its timeout, its seed).
+what its model may cost, and how it runs (its share of the cores, its timeout, its seed).
 
-The search writes the first two into the trial folder (`warm.json`, `prune.json`), where the
-harness finds them under any runner; the rest becomes the runner's `TrialSpec`.
+The search writes the first three into the trial folder (`warm.json`, `prune.json`,
+`budget.json`), where the harness finds them under any runner; the rest becomes the runner's
+`TrialSpec`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 
 from mutator.engine.candidate import Candidate
 from mutator.search import noise
-from mutator.search.config import TuneSettings, cores
+from mutator.search.config import BudgetSettings, TuneSettings, cores
 from mutator.search.diagnosis import DIVERGING, OVER_FITTING, diagnose
 from mutator.search.ledger import Ledger, trial_metrics
 from mutator.search.state import SearchState
+from mutator.training.budget import TrialBudget
 from mutator.training.prune import PrunePlan, watched_key
 from mutator.training.runner import TrialSpec
 from mutator.training.warm_plan import COLD, CONTINUE, WarmPlan, warm_mode
@@ -113,20 +115,49 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
     )
 
 
+def budget_for(settings: TuneSettings | BudgetSettings) -> TrialBudget | None:
+    """The size and pace a candidate's model is held to (`budget.json`), or None when no limit
+    is set. Only the changes the search judges are held to it (a candidate, and the recheck
+    of one, whose second run must stay within it too): the script as pushed is what it is, so
+    its baseline and noise runs, and the confirm and final runs of the best, train without
+    one (a best other than the baseline was a candidate within it)."""
+    budget = settings.budget if isinstance(settings, TuneSettings) else settings
+    if budget.max_params is None and budget.max_epoch_seconds is None:
+        return None
+    return TrialBudget(budget.max_params, budget.max_epoch_seconds)
+
+
+def over_budget_note(budget: TrialBudget | None, metrics: dict) -> str | None:
+    """What to tell the user when the script as given is already over the budget: every
+    candidate as big (or as slow) will be refused."""
+    if budget is None:
+        return None
+    breach = budget.over_params(metrics.get("parameters"), "the baseline") or (
+        budget.over_pace(metrics.get("seconds_per_epoch"), "the baseline")
+    )
+    if breach is None:
+        return None
+    return (
+        f"the script as given is {breach.error()}: it stays the start, but only a candidate "
+        "within the budget can be accepted (`mutate slim` shrinks a model)"
+    )
+
+
 def trial_spec(
     script: Path,
     ledger: Ledger,
-    state: SearchState,
+    spent: float,
     folder: Path,
     settings: TuneSettings,
     side_by_side: int,
     warm: bool,
     seed_offset: int = 0,
 ) -> TrialSpec:
-    """The runner's view of a trial: its files, timeout, seed and share of the cores."""
+    """The runner's view of a trial: its files, timeout (within what is left of the time
+    budget, `spent` seconds of it gone), seed and share of the cores."""
     remaining = None
     if settings.budget.time_budget is not None:
-        remaining = max(1.0, settings.budget.time_budget - state.seconds)
+        remaining = max(1.0, settings.budget.time_budget - spent)
     timeout = min(filter(None, [settings.budget.trial_timeout, remaining]), default=None)
     env = seed_env(settings.climb.seed)
     if seed_offset:

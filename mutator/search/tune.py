@@ -128,7 +128,15 @@ def _search(
         raise
     summary = summarise(outcome, settings)
     link = tracker.link if tracker is not None else None
-    write_report(ledger.root, script.name, outcome.records, settings.goal.target, summary, link)
+    write_report(
+        ledger.root,
+        script.name,
+        outcome.records,
+        settings.goal.target,
+        summary,
+        link,
+        outcome.state.mode,
+    )
     if tracker is not None:
         tracker.finish(outcome, summary)
     return outcome

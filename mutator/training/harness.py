@@ -8,6 +8,15 @@ it is run again with the same trial dir. Whatever happens, `DIR/metrics.json` is
 (atomically) and the exit code says whether the trial produced a usable number: 0 when its
 status is "ok", 1 otherwise.
 
+Every trial records its model's size and pace: `parameters`, the `count_params()` of the last
+fit's model (counted when that fit starts, or after its first batch when the model is built
+only then; None when it cannot be counted), and `seconds_per_epoch`, the median seconds of an
+epoch of the fit that trained most epochs, its first (graph tracing) left out when there are
+two or more (None when no epoch trained). An epoch counts its wall seconds, or its CPU seconds
+when fewer (`budget.charged`: other work on the machine stretches the one, not the other);
+each fit's history keeps both. With a `budget.json`, a model over it is stopped (`budget`)
+and the status is "over_budget".
+
 Keras is imported only here and only when the script (or a module beside it) imports it, so a
 plain Python script trains without paying for TensorFlow.
 
@@ -15,6 +24,7 @@ Layout of a trial dir, as far as the harness is concerned:
     metrics.json            the result (see `build_report`)
     warm.json               (input, optional) what the first fit may start from: warm_plan
     prune.json              (input, optional) the best's curve, to stop a trailing fit: prune
+    budget.json             (input, optional) limits on the model's size and pace: budget
     model.keras             the last trained model, when the script finished
     checkpoint/fit-N/       Keras BackupAndRestore state of the N-th fit (1-based)
     checkpoint/fit-N.json   that fit's epoch logs so far, and whether it finished
@@ -41,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from mutator.training import metrics as metric_rules
+from mutator.training.budget import OverBudgetError, TrialBudget, seconds_per_epoch
 from mutator.training.keras_hooks import FitRecord, KerasHooks
 from mutator.training.prune import PrunePlan
 from mutator.training.trialio import one_line_error, write_json_atomically
@@ -50,6 +61,7 @@ KERAS_ROOTS = frozenset({"keras", "keras_core", "tensorflow", "tf_keras"})
 CAPTURE_LIMIT = 4_000_000  # characters of stdout kept for --metric-regex (the last ones matter)
 MAX_SCANNED_MODULES = 200
 STATUS_OK, STATUS_FAILED, STATUS_NAN, STATUS_NO_METRIC = "ok", "failed", "nan", "no_metric"
+STATUS_OVER_BUDGET = "over_budget"
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,8 @@ def run_script(options: HarnessOptions, stdout: Any | None = None) -> str | None
         if exit_.code in (None, 0):
             return None
         return one_line_error(exit_)
+    except OverBudgetError as over:  # the budget's stop, not the script's fault: no traceback
+        return str(over)
     except BaseException as error:  # noqa: BLE001 - the user's script may raise anything
         sys.stdout.flush()
         traceback.print_exc()
@@ -302,6 +316,16 @@ class TrialOutcome:
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
     validation_is_test: bool | None = None  # fit validated on the arrays evaluate tested on
     evaluated_examples: int | None = None  # how many examples the first evaluate tested on
+    over_budget: dict[str, Any] | None = None  # the budget's breach (see budget)
+
+    @property
+    def parameters(self) -> int | None:
+        """The last fit's model's size: the model the script trained."""
+        return self.fits[-1].parameters if self.fits else None
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return seconds_per_epoch([fit.charged_seconds for fit in self.fits])
 
 
 def build_report(
@@ -327,8 +351,16 @@ def build_report(
         printed=outcome.printed,
         regex=options.metric_regex,
     )
+    report = dataclasses.asdict(verdict)
+    if outcome.over_budget is not None:
+        # the metric stays as found (a script may catch the stop and evaluate), but it counts
+        # no more than a failed script's: the model is not one the search may keep
+        report["status"], report["error"] = STATUS_OVER_BUDGET, outcome.over_budget["error"]
     return {
-        **dataclasses.asdict(verdict),
+        **report,
+        "parameters": outcome.parameters,
+        "seconds_per_epoch": outcome.seconds_per_epoch,
+        "over_budget": outcome.over_budget,
         "history": [fit.to_json() for fit in outcome.fits],
         "evaluate": outcome.evaluations,
         "seconds": round(seconds, 3),
@@ -366,9 +398,15 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
             checkpoints = options.trial_dir / "checkpoint" if options.backup else None
             warm = WarmPlan.read(options.trial_dir)
             prune = PrunePlan.read(options.trial_dir)
+            budget = TrialBudget.read(options.trial_dir)
             outcome.seed_offset = seed_offset()
             hooks = KerasHooks(
-                checkpoints, outcome.seed, warm, prune, seed_offset=outcome.seed_offset
+                checkpoints,
+                outcome.seed,
+                warm,
+                prune,
+                seed_offset=outcome.seed_offset,
+                budget=budget,
             ).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
@@ -381,13 +419,25 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
         outcome.validation_is_test = hooks.validation_is_test
         outcome.evaluated_examples = hooks.evaluated_examples
-        if outcome.error is None:
+        outcome.over_budget = _breach(hooks, outcome)
+        if outcome.error is None and outcome.over_budget is None:
             outcome.model_path, outcome.model_error = hooks.save_last_model(options.trial_dir)
     outcome.printed = tee.text() if tee is not None else None
     outcome.accuracy_file, outcome.accuracy_problem = read_accuracy_file(
         accuracy_path, accuracy_before
     )
     return outcome
+
+
+def _breach(hooks: KerasHooks, outcome: TrialOutcome) -> dict[str, Any] | None:
+    """The budget's verdict: a breach that stopped a fit, else (for a script that ran to its
+    end) its own figures against the limits; with the line the user reads as its error."""
+    if hooks.budget is None:
+        return None
+    breach = hooks.budget.breach
+    if breach is None and outcome.error is None:
+        breach = hooks.budget.final(outcome.parameters, [f.charged_seconds for f in outcome.fits])
+    return None if breach is None else {**breach.to_json(), "error": breach.error()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -402,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options, outcome, time.monotonic() - started, time.process_time() - started_cpu
     )
     write_json_atomically(metrics_path, report)
-    if outcome.error is None:
+    if outcome.error is None or outcome.over_budget is not None:  # over budget: never resumed
         shutil.rmtree(options.trial_dir / "checkpoint", ignore_errors=True)
     detail = (
         report["error"]

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mutator.training import metrics as metric_rules
+from mutator.training.budget import BudgetWatch, TrialBudget, charged, clocks, count_parameters
+from mutator.training.budget import callback_class as budget_callback_class
 from mutator.training.prune import PrunePlan
 from mutator.training.prune import callback_class as prune_callback_class
 from mutator.training.trialio import one_line_error, write_json_atomically
@@ -32,6 +34,11 @@ class FitRecord:
     `epochs` holds one list per logged key, aligned on epochs `first_epoch`, `first_epoch + 1`...
     (None where a key was not logged that epoch, e.g. with validation_freq > 1). After a resume
     the lists still start at epoch 0 when the killed run's logs were saved, else at the resume.
+
+    `parameters` is the model's `count_params()` once it is built (None: it could not be
+    counted); `epoch_seconds` the wall seconds of each epoch this process trained, in order,
+    and `epoch_cpu_seconds` the process's CPU seconds in them (not kept across a resume: a
+    resumed process traces its graph again in its first epoch).
     """
 
     fit: int
@@ -42,6 +49,9 @@ class FitRecord:
     epochs: dict[str, list[float | None]] = field(default_factory=dict)
     finished: bool = False
     settled: bool = False  # initial_epoch is known
+    parameters: int | None = None
+    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_cpu_seconds: list[float] = field(default_factory=list)
 
     def begin_epoch(self, epoch: int) -> None:
         if not self.settled:
@@ -49,7 +59,15 @@ class FitRecord:
         if self.count == 0:
             self.first_epoch = epoch
 
-    def add_epoch(self, logs: dict[str, Any] | None) -> None:
+    def add_epoch(
+        self,
+        logs: dict[str, Any] | None,
+        seconds: float | None = None,
+        cpu_seconds: float | None = None,
+    ) -> None:
+        if seconds is not None:
+            self.epoch_seconds.append(round(seconds, 4))
+            self.epoch_cpu_seconds.append(round(seconds if cpu_seconds is None else cpu_seconds, 4))
         values = {key: metric_rules.as_float(value) for key, value in (logs or {}).items()}
         for key in values:
             self.epochs.setdefault(key, [None] * self.count)
@@ -67,6 +85,14 @@ class FitRecord:
             self.first_epoch, self.count = first, keep
         else:
             self.epochs, self.first_epoch, self.count = {}, resumed_at, 0
+
+    @property
+    def charged_seconds(self) -> list[float]:
+        """Each timed epoch as a budget charges it (`budget.charged`)."""
+        return [
+            charged(wall, cpu)
+            for wall, cpu in zip(self.epoch_seconds, self.epoch_cpu_seconds, strict=True)
+        ]
 
     def settle(self, start: int) -> None:
         if not self.settled:
@@ -86,6 +112,9 @@ class FitRecord:
             "epochs_requested": self.epochs_requested,
             "finished": self.finished,
             "epochs": self.epochs,
+            "parameters": self.parameters,
+            "epoch_seconds": self.epoch_seconds,
+            "epoch_cpu_seconds": self.epoch_cpu_seconds,
         }
 
 
@@ -100,17 +129,28 @@ def _callback_classes(keras: Any) -> tuple[type, type, type]:
     """The harness's callbacks; defined late because their base classes are Keras's."""
 
     class FitRecorder(keras.callbacks.Callback):
-        """Logs each epoch, and saves the logs beside the backup before the backup is written."""
+        """Logs each epoch and its wall time, and saves the logs beside the backup before the
+        backup is written; counts the model's parameters once it is built."""
 
         def __init__(self, record: FitRecord, state_path: Path | None) -> None:
             super().__init__()
             self._record, self._state_path = record, state_path
+            self._epoch_started: tuple[float, float] | None = None
+
+        def on_train_begin(self, logs=None):
+            self._record.parameters = count_parameters(self.model)
 
         def on_epoch_begin(self, epoch, logs=None):
             self._record.begin_epoch(epoch)
+            self._epoch_started = clocks()
 
         def on_epoch_end(self, epoch, logs=None):
-            self._record.add_epoch(logs)
+            started, self._epoch_started = self._epoch_started, None
+            ended = clocks()
+            wall, cpu = (None, None) if started is None else (ended[0] - started[0], ended[1] - started[1])
+            if self._record.parameters is None:  # built by its first batch (subclassed)
+                self._record.parameters = count_parameters(self.model)
+            self._record.add_epoch(logs, wall, cpu)
             if self._state_path is not None:
                 write_json_atomically(self._state_path, self._record.state())
 
@@ -234,6 +274,7 @@ class KerasHooks:
         warm: WarmPlan | None = None,
         prune: PrunePlan | None = None,
         seed_offset: int = 0,
+        budget: TrialBudget | None = None,
     ) -> None:
         import keras
 
@@ -242,6 +283,8 @@ class KerasHooks:
         self.warm = warm
         self.prune = prune  # watches the first fit only, as the warm start applies to it
         self.pruner: Any = None
+        # every fit is held to the budget (`budget`); the first breach stops the trial
+        self.budget = BudgetWatch(budget) if budget is not None else None
         self.start: StartRecord | None = None  # what the first fit started from
         self.fits: list[FitRecord] = []
         self.evaluations: list[dict[str, float | None]] = []
@@ -255,6 +298,7 @@ class KerasHooks:
         self._validation: tuple[Any, Any] | None = None
         self._fit_depth = 0
         self._fit_recorder, self._evaluation_recorder, self._backup = _callback_classes(keras)
+        self._budget_callback = budget_callback_class(keras) if budget is not None else None
         if seed_offset:
             offset_script_seeds(keras, seed_offset)
         if seed is not None or seed_offset:
@@ -317,9 +361,13 @@ class KerasHooks:
             if self.prune is not None and self.pruner is None:
                 self.pruner = prune_callback_class(self.keras)(self.prune)
                 pruner = [self.pruner]
+            budget = []
+            if self.budget is not None and self._budget_callback is not None:
+                budget = [self._budget_callback(self.budget, record)]  # after the recorder
             bound.arguments["callbacks"] = [
                 *callbacks,
                 self._fit_recorder(record, state_path),
+                *budget,
                 *pruner,
                 *backup,
             ]
@@ -337,6 +385,8 @@ class KerasHooks:
                 getattr(model, "_initial_epoch", None) or bound.arguments.get("initial_epoch") or 0
             )
             record.settle(int(start))
+            if record.parameters is None:  # our callbacks were not added, or never ran
+                record.parameters = count_parameters(model)
             if injected:
                 model._initial_epoch = None
 

@@ -25,8 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
-TrialStatus = Literal["ok", "failed", "nan", "no_metric", "timeout", "crashed", "cancelled"]
-HARNESS_STATUSES = frozenset({"ok", "failed", "nan", "no_metric"})
+TrialStatus = Literal[
+    "ok", "failed", "nan", "no_metric", "over_budget", "timeout", "crashed", "cancelled"
+]
+# What the harness judges (metrics.json's status): a trial that ended so is understood, never a
+# crash to run again. "over_budget": its model broke the trial's size or pace budget (budget).
+HARNESS_STATUSES = frozenset({"ok", "failed", "nan", "no_metric", "over_budget"})
 METRICS_FILE = "metrics.json"
 LOG_FILE = "log.txt"
 LOG_NOTE_PREFIX = "== mutator"  # the runner's own lines in log.txt, not the trial's

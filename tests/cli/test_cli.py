@@ -217,3 +217,59 @@ def test_preview_into_a_pipe_does_not_import_rich(script):
 def test_console_script_is_installed_and_reports_its_version():
     result = subprocess.run(["mutate", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("mutate ")
+
+
+def trial(trial_id: int, parameters: int | None, pace: float | None, status: str = "ok"):
+    from mutator.search.ledger import TrialRecord
+
+    return TrialRecord(
+        id=trial_id, parent=None if trial_id == 1 else 1,
+        rule=None if trial_id == 1 else "more_filters", site=0, params={},
+        description=f"change {trial_id}", sha256="s", diff="", status=status,
+        value=0.9 if status == "ok" else None, decision="baseline" if trial_id == 1 else "rejected",
+        best_after=0.9, seconds=1.0, started="", finished="",
+        parameters=parameters, seconds_per_epoch=pace,
+    )  # fmt: skip
+
+
+def history_rows(capsys, script: Path, *flags: str) -> list[tuple[str, str, str]]:
+    """(trial, params, s/epoch) of each row `mutate history` prints."""
+    code, out, _ = run(capsys, "history", str(script), *flags)
+    assert code == 0
+    rows = []
+    for line in out.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) >= 9 and cells[0].isdigit():
+            rows.append((cells[0], cells[7], cells[8]))
+    return rows
+
+
+def test_history_shows_each_trials_size_and_pace_and_sorts_by_them(
+    capsys, script, monkeypatch
+):
+    from mutator.search.ledger import Ledger
+
+    monkeypatch.setenv("COLUMNS", "200")
+    ledger = Ledger(script.parent / ".mutator" / script.stem)
+    ledger.root.mkdir(parents=True)
+    for record in (
+        trial(1, 1_200, 0.5),
+        trial(2, 48_000, 2.25),
+        trial(3, None, None, status="crashed"),
+        trial(4, 1_200, 0.25),
+        trial(5, 310, None, status="over_budget"),
+    ):
+        ledger.append(record)
+    assert history_rows(capsys, script) == [
+        ("1", "1,200", "0.5"),
+        ("2", "48,000", "2.25"),
+        ("3", "", ""),  # blank when unknown
+        ("4", "1,200", "0.25"),
+        ("5", "310", ""),
+    ]
+    by_size = [row[0] for row in history_rows(capsys, script, "--sort", "size")]
+    assert by_size == ["5", "4", "1", "2", "3"]  # parameters, then s/epoch; unknown last
+    by_pace = [row[0] for row in history_rows(capsys, script, "--sort", "pace")]
+    assert by_pace == ["4", "1", "2", "5", "3"]
+    code, _, err = run(capsys, "history", str(script), "--sort", "speed")
+    assert code == 2 and "invalid choice: 'speed'" in err

@@ -41,6 +41,7 @@ EXPECTED = {
     "sklearn_digits.py": "sklearn",
     "subclassed_model.py": "cnn",
     "subclassed_chain.py": "cnn",
+    "subclassed_blocks.py": "cnn",
     "not_ml.py": None,
 }
 

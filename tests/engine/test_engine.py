@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from textwrap import dedent
+
 import libcst as cst
 import pytest
 
 from mutator import api
-from mutator.engine.candidate import Candidate, InsertStatements, Replace
+from mutator.engine.candidate import Candidate, InsertStatements, RemoveStatement, Replace, Skip
+from mutator.engine.removal import without_element
 from mutator.engine.rewrite import apply_candidate, unified_diff
 from mutator.engine.source import write_atomically
 from mutator.errors import RewriteError
@@ -214,3 +217,158 @@ def test_every_layer_wider_is_one_change_and_joins_more_epochs():
     assert [part.address()["site"] for part in both.also] == [1, 0]
     source = api.rewrite(script, both).source
     assert source == TWO_LAYERS.replace("Dense(4,", "Dense(8,").replace("epochs=3", "epochs=6")
+
+
+# -- removals -----------------------------------------------------------------------------------
+
+
+def test_removed_statement_takes_its_own_comment_in_a_crlf_tab_file():
+    hidden = "\tmodel.add(Dense(32, activation='relu'))  # hidden, on purpose\r\n"
+    text = MESSY.replace("\tmodel.add(Flatten())\r\n", "\tmodel.add(Flatten())\r\n" + hidden)
+    # Every other byte stays, the missing final newline too.
+    assert rewrite(text, "remove_dense") == MESSY
+
+
+def test_comment_lines_above_a_removed_statement_stay():
+    text = dedent("""\
+        from keras.models import Sequential
+        from keras.layers import Dense, Flatten
+        model = Sequential()
+        model.add(Flatten(input_shape=(8, 8)))
+
+        # the head
+        model.add(Dense(64, activation="relu"))  # goes with its line
+        model.add(Dense(10))
+        """)
+    assert rewrite(text, "remove_dense") == text.replace(
+        '\nmodel.add(Dense(64, activation="relu"))  # goes with its line', ""
+    )
+
+
+def test_removing_a_blocks_last_statement_keeps_the_comment_lines_above_it():
+    module = cst.parse_module("if ok:\n    a = 1\n    # about b\n    b = 2  # b\n# after\nc = 3\n")
+    last = module.body[0].body.body[-1]
+    removal = Candidate("cut", 0, {}, "b goes", (RemoveStatement(last),))
+    out = apply_candidate(module, removal).source
+    assert out == "if ok:\n    a = 1\n    # about b\n# after\nc = 3\n"
+
+
+def test_a_subclassed_layer_leaves_init_and_call():
+    text = dedent("""\
+        import keras
+        from keras import layers
+
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.flat = layers.Flatten()
+                self.hidden = layers.Dense(32)  # hidden
+                self.out = layers.Dense(10)
+
+            def call(self, inputs):
+                x = self.flat(inputs)
+                # the head
+                x = self.hidden(x)
+                return self.out(x)
+
+
+        model = Net()
+        """)
+    expected = text.replace("        self.hidden = layers.Dense(32)  # hidden\n", "").replace(
+        "        x = self.hidden(x)\n", ""
+    )
+    assert rewrite(text, "remove_dense") == expected
+
+
+def test_one_line_list_loses_one_element_and_its_comma():
+    text = (
+        "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
+        "model = Sequential([Flatten(input_shape=(8, 8)), Dense(32), Dense(10)])\n"
+    )
+    assert rewrite(text, "remove_dense") == text.replace(" Dense(32),", "")
+
+
+ONE_PER_LINE = """\
+[
+    A,  # a
+    # above B
+    B,  # b
+    # above C
+    C,  # c
+]"""
+
+
+@pytest.mark.parametrize(
+    ("before", "index", "after"),
+    [
+        ("[A, B, C]", 0, "[B, C]"),
+        ("[A, B, C]", 1, "[A, C]"),
+        ("[A, B, C]", 2, "[A, B]"),
+        ("[A, B, ]", 1, "[A, ]"),
+        (ONE_PER_LINE, 0, ONE_PER_LINE.replace("    A,  # a\n", "")),
+        (ONE_PER_LINE, 1, ONE_PER_LINE.replace("    B,  # b\n", "")),
+        (ONE_PER_LINE, 2, ONE_PER_LINE.replace("    C,  # c\n", "")),
+        ("[  # layers\n    A,  # a\n    B,\n]", 0, "[  # layers\n    B,\n]"),
+        ("[\n    A,  # a\n    B  # b\n]", 1, "[\n    A  # a\n]"),
+        ("[A, B,  # b\n    # about C\n    C]", 1, "[A,\n    # about C\n    C]"),
+    ],
+)
+def test_an_element_leaves_its_list_with_its_comma_and_own_comment(before, index, after):
+    node = cst.parse_expression(before)
+    assert isinstance(node, cst.List)
+    new = without_element(node, node.elements[index])
+    assert cst.Module([]).code_for_node(new) == after
+
+
+_DENSE = "from keras.models import Sequential\nfrom keras.layers import Dense, Flatten\n"
+_KERAS = "import keras\nfrom keras import layers\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            _DENSE + "model = Sequential()\nmodel.add(Flatten(input_shape=(8, 8)))\n"
+            "model.add(Dense(64)); model.add(Dense(32))\nmodel.add(Dense(10))\n",
+            "layer 2 is on a line with other statements",
+        ),
+        (
+            _DENSE + "model = Sequential()\nmodel.add(Flatten(input_shape=(8, 8)))\n"
+            "if BIG:\n    model.add(Dense(64))\nmodel.add(Dense(10))\n",
+            "layer 1 is the only statement of its block",
+        ),
+        (
+            _DENSE + "model = Sequential()\nmodel.add(Flatten(input_shape=(8, 8)))\n"
+            "for units in (64, 32):\n    model.add(Dense(units))\nmodel.add(Dense(10))\n",
+            "layer 1 is added inside a loop",
+        ),
+        (
+            _KERAS + "inputs = keras.Input(shape=(8,))\nx = layers.Dense(8)(inputs)\n"
+            "h = layers.Dense(16)(x)\nmodel = keras.Model(inputs, layers.Dense(1)(h))\n",
+            "layer 1 takes `x` and names its output `h`",
+        ),
+        (
+            _KERAS + "inputs = keras.Input(shape=(8,))\nx = layers.Dense(8)(inputs)\n"
+            "x = layers.Dropout(0.1)(layers.Dense(16)(x))\n"
+            "model = keras.Model(inputs, layers.Dense(1)(x))\n",
+            "layer 1 (Dense) is applied inline",
+        ),
+        (
+            _KERAS + "class Net(keras.Model):\n    def __init__(self):\n"
+            "        super().__init__()\n        self.flat = layers.Flatten()\n"
+            "        self.hidden = layers.Dense(32)\n        self.out = layers.Dense(10)\n"
+            "        self.hidden.trainable = False\n\n"
+            "    def call(self, inputs):\n        x = self.flat(inputs)\n"
+            "        x = self.hidden(x)\n        return self.out(x)\n\n\nmodel = Net()\n",
+            "self.hidden is used elsewhere in the class",
+        ),
+    ],
+    ids=["one-line", "only-in-block", "loop", "renamed", "inline", "attribute-used"],
+)
+def test_a_layer_that_cannot_be_taken_out_alone_is_skipped_saying_why(text, reason):
+    script = api.Script.from_text(text)
+    proposals = api.propose(script, api.rules_named(["remove_dense"]))
+    reasons = [p.reason for p in proposals if isinstance(p, Skip)]
+    assert not [p for p in proposals if isinstance(p, Candidate)]
+    assert any(r.startswith(reason) for r in reasons), reasons

@@ -1065,3 +1065,62 @@ def test_training_rules_compile_in_keras_and_train_one_step(keras_imported, gen)
         x = np.ones((size, INPUT_SIZE, INPUT_SIZE, 1), "float32")
         loss = model.train_on_batch(x, np.arange(size) % 10)
         assert np.isfinite(np.asarray(loss)).all()
+
+
+# -- 8. a removal takes out its layer's lines and nothing else -----------------------------------
+
+REMOVALS = ("remove_dense", "remove_conv_block")
+
+
+def expected_removals(gen: Generated) -> dict[tuple[str, int], list[int]]:
+    """(rule, site) -> the layers each removal takes out: every hidden Dense; every Conv but the
+    first (it carries the input shape), with the pooling right after it."""
+    found = {("remove_dense", i): [i] for i in hidden_dense_sites(gen)}
+    for i in conv_sites(gen)[1:]:
+        pooled = gen.layers[i + 1].kind == "MaxPooling2D"
+        found[("remove_conv_block", i)] = [i, i + 1] if pooled else [i]
+    return found
+
+
+def propose_removals(text: str) -> tuple[api.Script, list[Candidate | Skip]]:
+    script = api.Script.from_text(text)
+    return script, api.propose(script, api.rules_named(REMOVALS))
+
+
+@FAST
+@given(gen=scripts())
+def test_a_removal_takes_out_its_layers_lines_and_nothing_else(gen):
+    script, proposals = propose_removals(gen.text)
+    made = {(c.rule, c.site): c for c in candidates(proposals)}
+    expected = expected_removals(gen)
+    assert set(made) == set(expected)
+    for key, candidate in made.items():
+        after = api.rewrite(script, candidate).source
+        if gen.style == "inline":
+            # The list's line loses the elements; its comment and every other line stay.
+            assert changed_lines(gen.text, after) <= gen.tagged("model")
+            assert comments(after) == comments(gen.text)
+            assert len(after) < len(gen.text)
+            continue
+        # Whole lines go: the layer's own (its end-of-line comment too, a call over several
+        # lines all of them); the blank and comment lines around it stay.
+        removed = set().union(*(gen.tagged(f"layer{i}") for i in expected[key]))
+        kept = [line for i, line in enumerate(split(gen.text)) if i not in removed]
+        assert split(after) == kept
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`:UserWarning")
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gen=scripts(), data=st.data())
+def test_a_model_with_a_layer_removed_builds_in_keras(keras_imported, gen, data):
+    script, proposals = propose_removals(gen.text)
+    options = candidates(proposals)
+    if not options:
+        return
+    candidate = data.draw(st.sampled_from(options), label="removal")
+    source = api.rewrite(script, candidate).source
+    assert source.endswith(gen.fit)
+    after = build_model(source[: len(source) - len(gen.fit)])
+    gone = expected_removals(gen)[(candidate.rule, candidate.site)]
+    assert layer_kinds(after) == [layer.kind for i, layer in enumerate(gen.layers) if i not in gone]

@@ -340,6 +340,8 @@ def test_a_search_is_tracked_resumed_without_duplicates_and_leaks_no_credential(
     for r in records:
         run = nested[r.id]
         assert run.data.metrics["value"] == pytest.approx(r.value)
+        assert run.data.metrics["parameters"] == r.parameters > 0  # the model's size
+        assert run.data.metrics["seconds_per_epoch"] == pytest.approx(r.seconds_per_epoch)
         assert run.data.tags["decision"] == r.decision and run.data.tags["start"] == r.start
         assert run.data.params["change"] == r.description
         for key, curve in r.history.items():

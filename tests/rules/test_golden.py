@@ -15,13 +15,14 @@ import pytest
 from mutator import api
 from mutator.engine.candidate import Candidate, Skip
 from mutator.errors import ModelNotFoundError
+from rules import ALL_RULES
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 NOT_KERAS = {"sklearn_digits.py", "not_ml.py"}
 SCRIPTS = sorted(
     p for p in FIXTURES.glob("*.py") if ".expected." not in p.name and p.name not in NOT_KERAS
 )
-RULES = api.rules_named(None)
+RULES = api.rules_named(ALL_RULES)
 
 
 def _expected(script: Path, rule: str) -> Path:

@@ -12,7 +12,7 @@ import rules
 from mutator import api
 from mutator.engine.candidate import Candidate, Skip
 
-RULES = api.rules_named(None)
+RULES = api.rules_named(rules.ALL_RULES)
 EXAMPLES = [
     pytest.param(rule, example, id=f"{rule.name}-{i}")
     for rule in RULES
@@ -40,11 +40,17 @@ def test_no_match_proposes_nothing(rule, text):
     assert all(p.reason for p in proposals if isinstance(p, Skip))
 
 
-def test_every_rule_module_is_in_the_default_order():
+def test_every_rule_module_is_in_an_order():
     folder = Path(rules.__file__).parent
     modules = {m.name for m in pkgutil.iter_modules([str(folder)]) if not m.name.startswith("_")}
-    ordered = set(rules.DEFAULT_ORDER)
-    assert modules == ordered
+    assert modules == set(rules.DEFAULT_ORDER) | set(rules.SHRINK_ORDER)
+    assert len(set(rules.ALL_RULES)) == len(rules.ALL_RULES)
+
+
+def test_the_climb_never_shrinks_unless_asked():
+    """Only fewer_epochs (regularisation: an over-fitting model stopped at its best epoch) is
+    in both orders; the rules that cut layers and widths are slim's alone."""
+    assert set(rules.DEFAULT_ORDER) & set(rules.SHRINK_ORDER) == {"fewer_epochs"}
 
 
 def test_every_rule_has_a_name_description_and_examples():
@@ -78,8 +84,9 @@ def test_every_rule_says_what_the_search_must_know_about_it(rule):
 def test_rules_take_typed_settings():
     wide = rules.rule_class("more_filters")(factor=4, max_filters=64)
     script = api.Script.from_text(
-        "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
+        "from keras.models import Sequential\nfrom keras.layers import Conv2D, Dense, Flatten\n"
         "model = Sequential()\nmodel.add(Conv2D(8, 3))\nmodel.add(Conv2D(32, 3))\n"
+        "model.add(Flatten())\nmodel.add(Dense(10))\n"
     )
     proposals = wide.propose(script.view)
     assert proposals[0].params == {"filters": [8, 32]}

@@ -28,6 +28,8 @@ SAMPLES: dict[str, Any] = {
     "time_budget": "30m",
     "trial_timeout": "90s",
     "retries": 3,
+    "max_params": 250000,
+    "max_epoch_seconds": "2m",
     "noise_runs": 3,
     "noise_multiple": 1.5,
     "final_runs": 2,
@@ -64,7 +66,12 @@ SAMPLES: dict[str, Any] = {
     "mlflow_model_name": "digits-cnn",
 }
 # What the code reads for them: durations in seconds, lists as tuples.
-PARSED = {"time_budget": 1800.0, "trial_timeout": 90.0, "warm_after": 10.0}
+PARSED = {
+    "time_budget": 1800.0,
+    "trial_timeout": 90.0,
+    "warm_after": 10.0,
+    "max_epoch_seconds": 120.0,
+}
 # The settings only the configuration file sets (no flag of their own).
 FILE_ONLY = {
     "rule_settings",
@@ -78,7 +85,7 @@ FILE_ONLY = {
 }
 # `mutate tune`'s options that are not settings of the search.
 NOT_SETTINGS = {"help", "script", "model", "workdir", "fresh"}
-NOT_SETTINGS |= {"commit", "branch", "push", "remote", "beside", "notify"}
+NOT_SETTINGS |= {"commit", "branch", "push", "remote", "beside", "notify", "then_slim"}
 
 
 def expected(key: str) -> Any:
@@ -155,6 +162,41 @@ def test_the_checks_still_refuse_values_no_search_can_use():
         settings_from({}, {"warm_share": 2.0})
 
 
+def test_the_size_and_pace_budget_from_the_file_and_the_flags():
+    settings = settings_from({"max_params": 1e6, "max_epoch_seconds": 2.5}, {})
+    assert (settings.budget.max_params, settings.budget.max_epoch_seconds) == (1_000_000, 2.5)
+    args = app.build_parser("tune").parse_args(
+        ["tune", "train.py", "--max-params", "5000", "--max-epoch-seconds", "30s"]
+    )
+    args.script_args = []
+    flagged = settings_from({"max_params": 10}, setting_flags(args))  # flags over the file
+    assert (flagged.budget.max_params, flagged.budget.max_epoch_seconds) == (5000, 30.0)
+    assert TuneSettings().budget.max_params is None  # no budget unless asked
+    assert TuneSettings().budget.max_epoch_seconds is None
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"max_params": 0}, "max_params must be a positive whole number, not 0"),
+        ({"max_params": -5}, "max_params must be a positive whole number"),
+        ({"max_params": 2.5}, "max_params must be a positive whole number, not 2.5"),
+        ({"max_params": "big"}, "max_params must be a positive whole number"),
+        ({"max_epoch_seconds": 0}, "max_epoch_seconds must be positive, not 0.0"),
+        ({"max_epoch_seconds": -3}, "max_epoch_seconds must be positive"),
+        ({"max_epoch_seconds": "soon"}, "cannot read 'soon' as a duration"),
+    ],
+)
+def test_a_budget_no_model_can_meet_is_refused(table, message):
+    with pytest.raises(UsageError, match=message):
+        settings_from(table, {})
+
+
+def test_a_bad_budget_flag_is_a_usage_error(capsys):
+    assert app.main(["tune", "train.py", "--max-params", "lots"]) == 2
+    assert "--max-params: invalid int value: 'lots'" in capsys.readouterr().err
+
+
 def tune_options() -> list[argparse.Action]:
     parser = argparse.ArgumentParser()
     app._add_tune(parser)
@@ -182,6 +224,15 @@ def test_every_tune_flag_of_a_setting_sets_its_flat_key():
     settings = settings_from({}, setting_flags(args))
     for key in [*flagged, "script_args"]:
         assert read(settings, key) == expected(key), key
+
+
+def test_every_slim_flag_is_a_tune_flag_of_the_same_setting():
+    """`mutate slim` takes a subset of tune's flags: the same keys, read the same way."""
+    parser = argparse.ArgumentParser()
+    app._add_slim(parser)
+    tune = {a.dest: a.option_strings for a in tune_options()}
+    for action in parser._actions:
+        assert action.dest in tune and tune[action.dest] == action.option_strings, action.dest
 
 
 def test_flags_not_given_leave_the_file_and_the_defaults():

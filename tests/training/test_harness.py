@@ -447,3 +447,144 @@ def test_keras_exploding_loss_is_status_nan(tmp_path):
     assert process.returncode == 1
     assert (result["status"], result["value"], result["mode"]) == ("nan", None, "min")
     assert result["history"][0]["epochs"]["loss"] == [None, None]  # NaN, written as null
+
+
+# -- the model's size and pace, and the budget on them: slow ---------------------------------------
+
+SIZED_SCRIPT = """
+import numpy as np
+import keras
+
+rng = np.random.default_rng(0)
+x = rng.random((EXAMPLES, 8)).astype("float32")
+y = (x[:, :4].sum(axis=1) > x[:, 4:].sum(axis=1)).astype("int32")
+model = MODEL
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+print("keras counts", model.count_params())
+model.evaluate(x, y, verbose=0)
+"""
+SEQUENTIAL = """keras.Sequential([
+    keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(2, activation="softmax"),
+])"""
+SUBCLASSED = """Net()
+"""
+NET = """
+import keras
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(16, activation="relu")
+        self.out = keras.layers.Dense(2, activation="softmax")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+"""
+
+
+def sized(model=SEQUENTIAL, examples=240, epochs=3, batch=32, prelude="") -> str:
+    source = SIZED_SCRIPT.replace("MODEL", model).replace("EXAMPLES", str(examples))
+    source = source.replace("EPOCHS", str(epochs)).replace("BATCH", str(batch))
+    return prelude + source
+
+
+def with_budget(tmp_path: Path, **limits) -> None:
+    from mutator.training.budget import TrialBudget
+
+    (tmp_path / "trial").mkdir(exist_ok=True)
+    TrialBudget(**limits).write(tmp_path / "trial")
+
+
+def keras_count(process) -> int:
+    return int(process.stdout.split("keras counts")[-1].split()[0])
+
+
+@pytest.mark.slow
+def test_every_trial_records_its_models_size_and_pace(tmp_path):
+    process, result = run_harness(tmp_path, sized())
+    assert process.returncode == 0, process.stderr
+    assert result["parameters"] == keras_count(process) == 178
+    (fit,) = result["history"]
+    assert fit["parameters"] == 178 and len(fit["epoch_seconds"]) == 3
+    assert len(fit["epoch_cpu_seconds"]) == 3
+    pairs = zip(fit["epoch_seconds"], fit["epoch_cpu_seconds"], strict=True)
+    charged = [min(pair) for pair in pairs]
+    later = charged[1:]  # the first epoch traced the graph: left out
+    assert result["seconds_per_epoch"] == pytest.approx(sum(later) / 2, abs=1e-3)
+    assert result["seconds_per_epoch"] > 0 and result["over_budget"] is None
+
+
+@pytest.mark.slow
+def test_a_subclassed_model_is_counted_once_its_first_batch_built_it(tmp_path):
+    process, result = run_harness(tmp_path, sized(SUBCLASSED, prelude=NET))
+    assert process.returncode == 0, process.stderr
+    assert result["parameters"] == keras_count(process) == 178
+
+
+@pytest.mark.slow
+def test_a_model_over_max_params_is_stopped_before_its_first_epoch(tmp_path):
+    with_budget(tmp_path, max_params=100)
+    process, result = run_harness(tmp_path, sized())
+    assert process.returncode == 1
+    assert result["status"] == "over_budget" and result["value"] is None
+    assert result["error"] == "over budget: 178 parameters > --max-params 100"
+    assert result["parameters"] == 178 and result["seconds_per_epoch"] is None
+    (fit,) = result["history"]
+    assert fit["epochs"] == {} and fit["epochs_completed"] == 0  # no epoch trained
+    assert result["over_budget"]["measure"] == "parameters"
+    assert (result["over_budget"]["value"], result["over_budget"]["limit"]) == (178, 100)
+    assert "Traceback" not in process.stderr  # the budget's stop, not the script's fault
+    trial = tmp_path / "trial"
+    assert not (trial / "model.keras").exists() and not (trial / "checkpoint").exists()
+
+
+@pytest.mark.slow
+def test_a_subclassed_model_over_max_params_stops_after_one_batch(tmp_path):
+    with_budget(tmp_path, max_params=100)
+    _, result = run_harness(tmp_path, sized(SUBCLASSED, prelude=NET))
+    assert (result["status"], result["parameters"]) == ("over_budget", 178)
+    assert result["history"][0]["epochs"] == {}
+    assert result["over_budget"]["how"] == "after the first batch of fit 1"
+
+
+@pytest.mark.slow
+def test_a_slow_model_is_stopped_by_its_batch_times_within_the_first_epoch(tmp_path):
+    with_budget(tmp_path, max_epoch_seconds=1e-6)
+    _, result = run_harness(tmp_path, sized(examples=960))  # 30 batches an epoch
+    assert result["status"] == "over_budget" and result["history"][0]["epochs"] == {}
+    breach = result["over_budget"]
+    assert breach["measure"] == "seconds_per_epoch" and breach["limit"] == 1e-6
+    assert breach["how"] == "estimated from batches 3-10 of 30 in epoch 1"
+    assert result["error"].startswith("over budget: ")
+    assert " s per epoch > --max-epoch-seconds 1e-06 (estimated" in result["error"]
+    assert result["parameters"] == 178
+
+
+@pytest.mark.slow
+def test_with_few_batches_the_pace_is_known_after_the_second_epoch(tmp_path):
+    with_budget(tmp_path, max_epoch_seconds=1e-6)
+    _, result = run_harness(tmp_path, sized(epochs=5, batch=64))  # 4 batches an epoch
+    assert result["status"] == "over_budget"
+    assert result["history"][0]["epochs_completed"] == 2  # the first epoch traced the graph
+    assert result["over_budget"]["how"] == "median of 1 epoch(s) after the first, fit 1"
+
+
+@pytest.mark.slow
+def test_a_script_that_catches_the_stop_stays_over_budget(tmp_path):
+    with_budget(tmp_path, max_params=100)
+    caught = """
+for attempt in range(2):  # the second fit stops at its start too
+    try:
+        model.fit(x, y, epochs=3, verbose=0)
+    except Exception as error:
+        print("caught", type(error).__name__)
+model.evaluate(x, y, verbose=0)
+"""
+    source = sized().split("model.fit(")[0] + caught
+    process, result = run_harness(tmp_path, source)
+    assert process.stdout.count("caught OverBudgetError") == 2
+    assert result["status"] == "over_budget" and len(result["history"]) == 2
+    assert all(fit["epochs"] == {} for fit in result["history"])
+    assert result["evaluate"] and result["error"].startswith("over budget: 178 parameters")
