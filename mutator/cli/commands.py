@@ -27,6 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
 def rules_command(args: argparse.Namespace) -> int:
     render.rules_table(api.rules_named(None))
+    from rules import SHRINK_ORDER
+
+    render.rules_table(
+        api.rules_named(SHRINK_ORDER), "shrinking rules, in the order `mutate slim` proposes them"
+    )
     return 0
 
 

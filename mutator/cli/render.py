@@ -48,10 +48,12 @@ def diff(title: str, text: str, color: str = "auto") -> None:
         console.print(Text(line, style=style), soft_wrap=True)
 
 
-def rules_table(rules: Sequence[Rule]) -> None:
+def rules_table(
+    rules: Sequence[Rule], title: str = "mutation rules, in the order the search tries them"
+) -> None:
     from rich.table import Table
 
-    table = Table(title="mutation rules, in the order the search tries them")
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("rule")
     table.add_column("what it does")

@@ -120,6 +120,10 @@ class SlimState:
         self.best_size = size_of(record)
         self.sizes, self.trained, self.waiting = {}, set(), {}
 
+    def missed_here(self, key: str) -> bool:
+        """The change was trained on the current best and fell short (or was not smaller)."""
+        return key in self.trained and key in self.refused and key not in self.waiting
+
     def smaller(self, record: TrialRecord) -> bool:
         """A trained candidate is smaller than the best (and so may replace it)."""
         size = size_of(record)

@@ -127,6 +127,8 @@ def test_rules_lists_the_default_order(capsys):
         for name in ("more_filters", "larger_kernel", "add_conv_block", "add_dense", "more_epochs")
     ]
     assert code == 0 and positions == sorted(positions)
+    shrinking = out.index("shrinking rules")
+    assert shrinking > positions[-1] and out.index("remove_dense") > shrinking
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,7 @@ class FakeRunner:
             return self._result(spec, "over_budget", None, metrics, "over budget")
         self.trained.append(text)
         offset = int(spec.env.get("MUTATOR_SEED_OFFSET", "0"))
-        first = units[0]
-        good = (first >= 16 or (first == 8 and offset == 0)) and epochs >= 4
-        value = 0.96 if good else 0.90
+        value = 0.96 if self.good(units, epochs, offset) else 0.90
         metrics = {
             "status": "ok",
             "value": value,
@@ -70,6 +68,10 @@ class FakeRunner:
         }
         (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
         return self._result(spec, "ok", value, metrics)
+
+    def good(self, units: list[int], epochs: int, offset: int) -> bool:
+        first = units[0]
+        return (first >= 16 or (first == 8 and offset == 0)) and epochs >= 4
 
     @staticmethod
     def _result(spec, status, value, metrics, error=None) -> TrialResult:
@@ -173,3 +175,26 @@ def test_the_summary_says_how_much_smaller(script):
     text = summarise(outcome, 0.95)
     assert "17,226 -> 1,104 parameters (15.6x smaller)" in text
     assert "reached the target twice" in text
+
+
+class LongerHelps(FakeRunner):
+    """Units times epochs is what counts: a narrower layer reaches the target trained longer."""
+
+    def good(self, units: list[int], epochs: int, offset: int) -> bool:
+        return units[0] * epochs >= 128
+
+
+def test_a_narrower_model_that_falls_short_comes_back_trained_twice_as_long(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        SCRIPT.replace("model.add(Dense(64, activation='relu'))\n", "")
+        .replace("Dense(128,", "Dense(32,")
+        .replace("epochs=16", "epochs=4")
+    )
+    outcome, ledger = slim(script, LongerHelps())
+    best = ledger.best_script.read_text()
+    # 32 units x 4 epochs -> 16 x 8 -> 8 x 16; 4 units would need 32 epochs, past 4x the 4
+    assert "Dense(8, activation='relu', input_dim=64)" in best and "epochs=16" in best
+    trades = [r for r in ledger.records() if r.decision == "accepted"]
+    assert [r.rules_label for r in trades] == ["fewer_units+more_epochs"] * 2
+    assert not any("epochs 16 -> 32" in r.description for r in ledger.records())
