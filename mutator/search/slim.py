@@ -8,8 +8,9 @@ whole model narrower is one more (every layer the narrowing rules can halve, hal
 the widest cut, `Rule.narrows`). Each candidate is *sized* first: its script runs until the
 model is built and stops before the first epoch (a budget of 0 parameters), so its parameters
 cost a second, not a training. Those no bigger than the best then train from scratch, smallest
-first, `parallel` at a time; one that falls short comes back once with twice the epochs (a
-trade: a smaller model trained longer, up to `TRADE_EPOCHS` times the starting epochs). One
+first, `parallel` at a time; one that falls short comes back with twice the epochs, then four
+times (a trade: a smaller model trained longer, up to `TRADE_EPOCHS` times the starting
+epochs). One
 that reaches the target is trained again with every seed moved (a confirm: one lucky seed is
 not a model that reaches its target); if it reaches it again it is the new smallest script and
 the next round starts from it, if not it is refused. Smaller
@@ -57,6 +58,7 @@ from rules import SHRINK_ORDER, Rule, rule_class
 # A trade (a smaller model trained longer) may take the epochs up to this many times those of
 # the script slim starts from: a smaller model is not worth any training time.
 TRADE_EPOCHS = 4
+TRADE_FACTORS = (2, 4)  # a trade's epochs: twice, then (when twice fell short) four times
 
 REASONS = {
     "smallest": "nothing smaller reaches the target",
@@ -232,20 +234,29 @@ class Slim:
         self, script: api.Script, state: SlimState, found: Sequence[Candidate]
     ) -> list[Candidate]:
         """Each change that fell short of the target on this best, again with twice the
-        epochs: a smaller model trained longer (a model tune stopped at the target has no
-        slack: GRU(256) at 8 epochs reached 0.956, GRU(128) 0.947, short by a little)."""
-        if self.longer is None:
-            return []
-        longer = [p for p in api.propose(script, [self.longer]) if isinstance(p, Candidate)]
-        if not longer:
-            return []  # at the cap
+        epochs, and, when that fell short too, four times: a smaller model trained longer (a
+        model tune stopped at the target has no slack: GRU(256) at 8 epochs reached 0.956,
+        GRU(128) 0.947 and, at 16 epochs, 0.96)."""
         trades = []
         for candidate in found:
-            if state.missed_here(address_key(candidate.address())):
-                trade = api.joint(script, candidate, longer[0])
-                if trade is not None:
-                    trades.append(trade)
+            if not state.missed_here(address_key(candidate.address())):
+                continue
+            for factor in TRADE_FACTORS:
+                trade = self._trade(script, candidate, factor)
+                if trade is None:
+                    break
+                trades.append(trade)
+                if not state.missed_here(address_key(trade.address())):
+                    break  # not tried yet, or it reached the target: no longer one yet
         return trades
+
+    def _trade(self, script: api.Script, candidate: Candidate, factor: int) -> Candidate | None:
+        """`candidate` with the epochs times `factor` (within the cap), or None."""
+        if self.longer is None:
+            return None
+        rule = replace(self.longer, factor=factor)  # type: ignore[type-var]
+        longer = [p for p in api.propose(script, [rule]) if isinstance(p, Candidate)]
+        return api.joint(script, candidate, longer[0]) if longer else None
 
     def _trials(
         self, script: api.Script, state: SlimState, step: Step, first_id: int
