@@ -63,9 +63,11 @@ class SlimState:
     best_id: int | None = None
     best_value: float | None = None
     best_size: Size | None = None
-    refused: set[str] = field(default_factory=set)  # never tried again, on any best
-    # On the current best only (a new best starts them over): each candidate's parameters,
-    # the candidates trained, and those that reached the target, awaiting their confirm.
+    # On the current best only (a new best starts them over: the same change on another model
+    # is another model, filters 16 -> 8 missed beside a hidden Dense and reached without it):
+    # the changes refused, each candidate's parameters, the candidates trained, and those that
+    # reached the target, awaiting their confirm.
+    refused: set[str] = field(default_factory=set)
     sizes: dict[str, int] = field(default_factory=dict)
     trained: set[str] = field(default_factory=set)
     waiting: dict[str, TrialRecord] = field(default_factory=dict)
@@ -91,11 +93,7 @@ class SlimState:
             return
         self.trials += 1
         if record.decision in (MISSED, REACHED) and record.parent != self.best_id:
-            # trained beside a confirm that made another script the best: what it says of
-            # its own parent no longer matters, but a miss is still refused
-            if record.decision == MISSED:
-                self.refused.add(key)
-            return
+            return  # trained beside a confirm that made another script the best: moot
         if record.decision == BASELINE:
             self._new_best(record, source)
         elif record.decision == MISSED:
@@ -118,7 +116,7 @@ class SlimState:
             self.best_source = source
         self.best_id, self.best_value = record.id, record.value
         self.best_size = size_of(record)
-        self.sizes, self.trained, self.waiting = {}, set(), {}
+        self.refused, self.sizes, self.trained, self.waiting = set(), {}, set(), {}
 
     def missed_here(self, key: str) -> bool:
         """The change was trained on the current best and fell short (or was not smaller)."""

@@ -100,9 +100,10 @@ def test_a_confirm_that_holds_makes_a_new_best_and_starts_its_round_over():
     assert state.best_size == Size(200, 0.0)
     assert not state.sizes and not state.waiting and not state.trained
     assert state.confirms == 1 and state.accepted == 1
+    assert not state.refused  # what was refused on the old best is tried on the new one
 
 
-def test_a_confirm_that_falls_short_refuses_the_change_for_good():
+def test_a_confirm_that_falls_short_refuses_the_change_on_this_best():
     state = _state_with_baseline(1000)
     a = _candidate("a", 1)
     state.absorb(_record(2, "sized", a, parameters=200))
@@ -129,7 +130,7 @@ def test_a_candidate_trained_beside_a_confirm_that_held_says_nothing_of_the_new_
     state.absorb(_record(6, "reached", b, parameters=400))  # beside the confirm, parent 1
     assert not state.waiting and not state.trained  # the new best's round starts clean
     state.absorb(_record(7, "missed", b, parameters=400))
-    assert _key(b) in state.refused  # a miss on a bigger model is still a miss
+    assert _key(b) not in state.refused  # a miss on the old best says nothing of the new
 
 
 def test_sizing_runs_are_not_trials_and_a_wave_costs_its_longest_trial():
