@@ -177,6 +177,7 @@ class Slim:
         state = self.rebuild(records)
         if records:
             self.reporter.message(f"resuming: {len(records)} trial(s) done")
+            self._check_baseline(state, records[0])  # a run that was refused stays refused
         while True:
             if state.best_id is None:
                 records += self._baseline(state, len(records) + 1)
@@ -202,6 +203,11 @@ class Slim:
     def _baseline(self, state: SlimState, trial_id: int) -> list[TrialRecord]:
         trial = _Trial(trial_id, "baseline", self.source, "baseline: the script to slim")
         (record,) = self._wave(state, [trial])
+        self._check_baseline(state, record)
+        return [record]
+
+    def _check_baseline(self, state: SlimState, record: TrialRecord) -> None:
+        """TargetNotReachedError unless the script as given reached the target, counted."""
         if record.status != "ok" or not state.reaches(record.value, self.target):
             got = f"{record.value:.4f}" if record.value is not None else record.status
             raise TargetNotReachedError(
@@ -214,7 +220,6 @@ class Slim:
                 "the script's model could not be counted (no Keras model was trained): "
                 "slim needs its size"
             )
-        return [record]
 
     def _proposals(self, script: api.Script, state: SlimState) -> list[Candidate]:
         """Every shrinking change on the best script: the whole model narrower first, then

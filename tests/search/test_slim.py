@@ -147,6 +147,10 @@ def test_candidates_are_sized_before_training_and_only_smaller_ones_train(script
 def test_the_baseline_must_reach_the_target(script):
     with pytest.raises(TargetNotReachedError, match="not the target 0.99"):
         slim(script, FakeRunner(), target=0.99)
+    again = FakeRunner()
+    with pytest.raises(TargetNotReachedError, match="not the target 0.99"):
+        slim(script, again, target=0.99)  # the same command again: refused, nothing trained
+    assert not again.trained and not again.sized
 
 
 def test_a_target_is_required(script):
