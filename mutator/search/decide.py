@@ -159,7 +159,7 @@ def decide(
                 resumed_from_epoch=_resumed_from(result, start),
                 restarts=outcome.restarts,
                 error=result.error,
-                history=_last_history(result),
+                history=last_history(result),
                 start="warm" if start.get("mode") == "warm" else "cold",
                 start_reason=reason or item.cold_reason,
                 round=round_number,
@@ -174,8 +174,8 @@ def decide(
                 ),
                 seed_offset=item.seed_offset,
                 examples=_examples(result),
-                parameters=_measured(result, "parameters", int),
-                seconds_per_epoch=_measured(result, "seconds_per_epoch", float),
+                parameters=measured(result, "parameters", int),
+                seconds_per_epoch=measured(result, "seconds_per_epoch", float),
                 noise=_noise_note(
                     item, verdicts[index], judged[index], best, sign, band, index == recheck
                 ),
@@ -193,8 +193,9 @@ def _examples(result: TrialResult) -> int | None:
     return count
 
 
-def _measured(result: TrialResult, key: str, kind: type) -> int | float | None:
-    """The model's size or pace from the trial's metrics.json, when the harness measured it."""
+def measured(result: TrialResult, key: str, kind: type) -> int | float | None:
+    """The model's size or pace from the trial's metrics.json, when the harness measured it
+    (the climb's records and slim's read it so)."""
     value = (result.metrics or {}).get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -324,7 +325,8 @@ def _resumed_from(result: TrialResult, start: dict) -> int:
     return 0 if resumed == (start.get("initial_epoch") or 0) else resumed
 
 
-def _last_history(result: TrialResult) -> dict[str, list[float]]:
+def last_history(result: TrialResult) -> dict[str, list[float]]:
+    """The epoch logs of the trial's last fit: what a record keeps of its curves."""
     fits = (result.metrics or {}).get("history") or []
     return dict(fits[-1].get("epochs") or {}) if fits else {}
 

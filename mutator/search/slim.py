@@ -32,7 +32,7 @@ from mutator import api
 from mutator.engine.candidate import Candidate
 from mutator.errors import MutatorError, UsageError
 from mutator.search.config import TuneSettings, parallel_trials
-from mutator.search.decide import now
+from mutator.search.decide import last_history, measured, now
 from mutator.search.hillclimb import Reporter
 from mutator.search.ledger import Ledger, TrialRecord, sha256
 from mutator.search.rounds import run_round
@@ -49,7 +49,8 @@ from mutator.search.slim_state import (
 )
 from mutator.search.starts import trial_spec
 from mutator.search.state import address_key
-from mutator.training.budget import BUDGET_FILE, TrialBudget
+from mutator.training import budget as trial_budget
+from mutator.training.budget import TrialBudget
 from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
 from mutator.training.warm_plan import WARM_FILE
@@ -305,11 +306,11 @@ class Slim:
             resumed = (folder / self.script.name).exists()
             meta = {"id": trial.id, "parent": state.best_id, "round": wave, **trial.address}
             folder = self.ledger.prepare_trial(trial.id, self.script.name, trial.source, meta)
-            for stale in (WARM_FILE, PRUNE_FILE, BUDGET_FILE):
+            for stale in (WARM_FILE, PRUNE_FILE):
                 (folder / stale).unlink(missing_ok=True)
-            if trial.kind == "size":
-                TrialBudget(max_params=0).write(folder)  # built, counted, stopped: no epoch
-            else:
+            sizing = trial.kind == "size"  # a budget of 0: built, counted, stopped, no epoch
+            trial_budget.place(folder, TrialBudget(max_params=0) if sizing else None)
+            if not sizing:
                 self.reporter.trial_started(trial.id, trial.description, resumed)
             specs.append(
                 trial_spec(
@@ -366,10 +367,6 @@ class Slim:
         started: str,
         wave: int,
     ) -> TrialRecord:
-        metrics = result.metrics or {}
-        parameters = metrics.get("parameters")
-        pace = metrics.get("seconds_per_epoch")
-        fits = metrics.get("history") or []
         error = result.error
         draft = TrialRecord(
             id=trial.id,
@@ -389,14 +386,14 @@ class Slim:
             finished=now(),
             restarts=restarts,
             error=error,
-            history=dict(fits[-1].get("epochs") or {}) if fits else {},
+            history=last_history(result),
             start="cold",
             start_reason="slim: every smaller model is judged from scratch",
             round=wave,
             also=self._also(trial),
             seed_offset=trial.seed_offset,
-            parameters=parameters if isinstance(parameters, int) else None,
-            seconds_per_epoch=pace if isinstance(pace, (int, float)) else None,
+            parameters=measured(result, "parameters", int),
+            seconds_per_epoch=measured(result, "seconds_per_epoch", float),
         )
         decision = self._decision(state, trial, draft)
         status = draft.status
