@@ -12,10 +12,14 @@ all the searches mutate is compared with):
   - `mutate tune TASK.py --target T --max-trials N --seed S --time-budget CAP` with its defaults
     and no per-task setting (a loss target adds `--metric NAME --mode min`), on a fresh copy of
     the script in a temp dir. It stops itself at the target once its best script has a
-    from-scratch value there; its time is the whole process. `--variants old-rules` runs it again
-    with `--rule` restricted to the six rules that existed before issue 26 (more_filters,
-    larger_kernel, add_conv_block, add_dense, more_epochs, add_dropout): what the old vocabulary
-    reaches. bench_search.py's fast-trial variants (no-warm-start, ...) are accepted too;
+    from-scratch value there; its time is from its launch to the end of the round in which that
+    value came (the ledger's stamp, to the millisecond), as an anchor's ends at the epoch that
+    met the target (what follows, best.keras and the report, is no more counted than
+    KerasTuner's own ending; the whole process's time is printed beside it, and counts when
+    mutate stopped on the mean of several runs, which no one trial holds). `--variants
+    old-rules` runs it again with `--rule` restricted to the six rules that existed before
+    issue 26 (more_filters, larger_kernel, add_conv_block, add_dense, more_epochs,
+    add_dropout): what the old vocabulary reaches. bench_search.py's fast-trial variants (no-warm-start, ...) are accepted too;
   - KerasTuner RandomSearch, Hyperband and BayesianOptimization over the task's space
     (bench/suite/spaces.py), RandomSearch and Bayesian capped at N trials like mutate, the test
     set evaluated at the end of every epoch: a target's time is the end of the epoch that met it,
@@ -47,6 +51,7 @@ at a 180 s cap.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -104,6 +109,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--time-cap", type=float, help="wall seconds per run (300)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--anchors-from",
+        type=Path,
+        metavar="JSON",
+        help="take the anchors' runs from an earlier --json of this benchmark (same tasks, "
+        "seeds, trials and cap) instead of running them again; the table says so",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, ledgers)")
     parser.add_argument("--list", action="store_true", help="list the tasks and exit")
     parser.add_argument(
@@ -129,6 +141,7 @@ class Suite:
         self.args = args
         self.runs: list[Run] = []
         self.unavailable: dict[str, str] = {}
+        self.stored = stored_anchors(args.anchors_from, args) if args.anchors_from else None
 
     def mutate(self, task: Task, variant: str, seed: int) -> None:
         if "mutate" not in self.args.methods or variant not in self.args.variants:
@@ -157,6 +170,14 @@ class Suite:
         if method not in self.args.methods:
             return
         print(f"{task.name}: {LABELS[method]}, seed {seed} ...", flush=True)
+        if self.stored is not None:
+            runs = self.stored.get((task.name, method, seed), [])
+            if not runs:
+                print(f"  not in {self.args.anchors_from}: left out", flush=True)
+            self.runs.extend(runs)
+            for run in runs:
+                say(run)
+            return
         runs = run_anchor(
             self.work,
             method,
@@ -181,6 +202,28 @@ class Suite:
                 for variant in self.args.variants:
                     if variant != "full":
                         self.mutate(task, variant, seed)
+
+
+def stored_anchors(path: Path, args: argparse.Namespace) -> dict[tuple, list[Run]]:
+    """The anchors' runs of an earlier results JSON, by (task, method, seed), refused unless
+    they were run with the trials and cap asked for now: a different budget is another race."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        earlier = document["settings"]
+        runs = [r for r in document["runs"] if r["method"] != "mutate"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        sys.exit(f"bench_suite: error: --anchors-from {path}: not a results JSON ({error})")
+    for key in ("max_trials", "time_cap"):
+        if earlier.get(key) != getattr(args, key):
+            sys.exit(
+                f"bench_suite: error: --anchors-from {path} ran with {key} {earlier.get(key)}, "
+                f"not {getattr(args, key)}"
+            )
+    stored: dict[tuple, list[Run]] = {}
+    for run in runs:
+        run["load"] = tuple(run["load"])
+        stored.setdefault((run["task"], run["method"], run["seed"]), []).append(Run(**run))
+    return stored
 
 
 def say(run: Run) -> None:
@@ -231,7 +274,12 @@ def print_header(info: dict[str, Any], args: argparse.Namespace) -> None:
         + f"\ntasks: {' '.join(t.name for t in args.tasks)}; seeds {args.seeds}; methods "
         + f"{args.methods}; variants {args.variants}; {args.max_trials} trials; cap "
         + f"{args.time_cap:g} s"
-        + f"\nload average at start: {search_report.load_average()}",
+        + f"\nload average at start: {search_report.load_average()}"
+        + (
+            f"\nanchors: not run, taken from {args.anchors_from} (an earlier run)"
+            if args.anchors_from
+            else ""
+        ),
         flush=True,
     )
 
@@ -266,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             for key in ("seeds", "max_trials", "time_cap", "methods", "variants", "quick")
         }
         document = {
-            "settings": {**settings, "tasks": [t.name for t in args.tasks]},
+            "settings": {
+                **settings,
+                "tasks": [t.name for t in args.tasks],
+                "anchors_from": str(args.anchors_from) if args.anchors_from else None,
+            },
             "machine": info,
             "tasks": {
                 t.name: {"target": t.target, "metric": t.metric, "mode": t.mode, "kind": t.kind}

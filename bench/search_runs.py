@@ -24,6 +24,7 @@ import sysconfig
 import time
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ class Run:
     trials: int  # to reach the target; all trials run when it was not reached
     epochs: int  # epochs trained in those trials
     trial_seconds: float  # the sum of those trials' own seconds
-    wall: float  # process start to the target: mutate's whole process, KT's trial end
+    wall: float  # process start to the target: mutate's round end, an anchor's epoch end
     process_wall: float  # the whole process, start to exit
     cpu: float  # user + sys of the process and the children it waited for
     reason: str
@@ -153,12 +154,13 @@ class Finished:
     started: float  # time.monotonic() just before it was started
     wall: float
     cpu: float
+    launched: float = 0.0  # time.time() just before it was started: for the ledger's stamps
 
 
 def run_capped(argv: list[str], cwd: Path, log: Path, timeout: float | None) -> Finished:
     """Run a process in its own group, killed at `timeout`."""
     cpu_before = cpu_of_children()
-    started = time.monotonic()
+    launched, started = time.time(), time.monotonic()
     with log.open("ab") as out:
         process = subprocess.Popen(
             argv,
@@ -177,7 +179,8 @@ def run_capped(argv: list[str], cwd: Path, log: Path, timeout: float | None) -> 
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # our child's group, and only it
             process.wait()
-    return Finished(code, started, time.monotonic() - started, cpu_of_children() - cpu_before)
+    wall = time.monotonic() - started
+    return Finished(code, started, wall, cpu_of_children() - cpu_before, launched)
 
 
 def failed(what: str, done: Finished, log: Path) -> str:
@@ -276,7 +279,7 @@ def run_mutate(
         trials=len(upto),
         epochs=sum(s["epochs"] for s in upto),
         trial_seconds=round(sum(s["seconds"] for s in upto), 3),
-        wall=round(done.wall, 3),
+        wall=round(to_target(path[hit], done) if hit is not None else done.wall, 3),
         process_wall=round(done.wall, 3),
         cpu=round(done.cpu, 3),
         reason=reason,
@@ -372,6 +375,7 @@ def ledger_step(record: dict[str, Any], run_dir: Path, name: str = FIXTURE.name)
         "status": record.get("status"),
         "start": record.get("start"),
         "seconds": seconds,
+        "finished": record.get("finished"),
         "epochs": trained,
         # the trial's seconds over its epochs: the script's data and set-up are in it too
         "seconds_per_epoch": round(seconds / trained, 4) if trained else None,
@@ -553,6 +557,21 @@ def anchor_hit(events: list[dict[str, Any]], target: float, mode: str) -> dict[s
     if not hits:
         return None
     return min(hits, key=lambda hit: hit["at"])
+
+
+def to_target(step: dict[str, Any], done: Finished) -> float:
+    """Seconds from mutate's launch to the end of the round whose trial met the target (its
+    ledger stamp), as an anchor's time ends at the epoch that met it: what mutate does after
+    (best.keras, the report) is no more counted than KerasTuner's own ending. The process's
+    whole time when the stamp is missing, or has no milliseconds (an older mutator)."""
+    stamp = step.get("finished")
+    if not isinstance(stamp, str) or "." not in stamp:
+        return done.wall
+    try:
+        at = datetime.fromisoformat(stamp).timestamp() - done.launched
+    except ValueError:
+        return done.wall
+    return at if 0.0 <= at <= done.wall else done.wall
 
 
 def since_start(event: dict[str, Any], done: Finished) -> float:

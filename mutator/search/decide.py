@@ -270,6 +270,9 @@ def _noise_note(
         if verdict == noise.RECHECK
         else verdict,
         "why": why,
+        # a gain, but not one that clears the band: a near miss, which a joined change may
+        # add up with others (`state.NearMiss`)
+        "near": verdict == noise.RECHECK or (verdict == noise.REFUSE and gain > 0 and rechecked),
     }
     if item.kind == "recheck" and item.recheck is not None:
         note["rechecked"] = item.recheck.trial  # the first run; the value judged is the mean
@@ -332,4 +335,6 @@ def last_history(result: TrialResult) -> dict[str, list[float]]:
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """A ledger time stamp, to the millisecond: how long a search took to reach its target is
+    read from its ledger (bench/search_runs.py), and trials take a second or two."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -20,7 +20,9 @@
    (filters 4 -> 32 won, epochs 2 -> 16 beside it; both together reach 0.98). Another that
    improved but was beaten may be tried again later (after the untried ones); one that did
    not improve is never tried again at the same (rule, site, params), nor a joint change at
-   the same parts.
+   the same parts. Changes that each gained on the best, but inside the noise band (near
+   misses), are joined into one change once there are two (`_joined`): small real gains add
+   up where each alone is lost in the noise, and the joined change faces the same band.
 4. A candidate is held to the size and pace budget when one is set (`--max-params`,
    `--max-epoch-seconds`: `starts.budget_for`); one over it is stopped before it trains (or as
    soon as its pace is known), reverted and refused like any failed trial.
@@ -371,6 +373,7 @@ class HillClimb:
             push_rule=state.push_rule,
             runner_up=self._runner_up(script, state),
             joint=self._joint(script, diagnosis, fresh, state),
+            joined=self._joined(script, state),
             recheck=first is not None,
             estimate=not state.best_confirmed,
             confirm_now=plan.confirm_now(state.best_transferred, self._gap(state)),
@@ -412,6 +415,8 @@ class HillClimb:
         ]
         if slot.kind == plan.RUNNER_UP and state.runner_up is not None:
             step = state.runner_up.step  # the step it was tried at
+        if slot.kind == plan.JOINED:  # each part at the step it gained at
+            step, *also_steps = [state.near[_keyed(part, alone=True)].step for part in parts]
         rewrite = api.rewrite(script, candidate)
         warm, why = warm_plan(self.ledger, state, candidate, self.settings)
         return Planned(
@@ -452,6 +457,25 @@ class HillClimb:
         if {capacity.rule, epochs.rule} & state.tried_on_best:
             return None  # a part tried on this best: the untried rules come first
         joined = api.joint(script, capacity, epochs)
+        if joined is None:
+            return None
+        key = address_key(joined.address())
+        return None if key in state.refused or key in state.beaten else joined
+
+    def _joined(self, script: api.Script, state: SearchState) -> Candidate | None:
+        """The near misses on this best (`state.NearMiss`) as one change, largest gain first,
+        each part proposed again at the step it gained at; a part whose edit meets one already
+        in is left out. None with fewer than two parts, or when this very set was tried."""
+        parts: list[Candidate] = []
+        for near in sorted(state.near.values(), key=lambda n: (-n.gain, n.key)):
+            rule = next((r for r in self.rules if r.name == near.rule), None)
+            if rule is None:
+                continue
+            again = api.propose(script, [steps.with_factor(rule, near.step)])
+            part = next((c for c in again if _keyed(c) == near.key), None)
+            if part is not None and (not parts or api.joint_all(script, [*parts, part])):
+                parts.append(part)
+        joined = api.joint_all(script, parts)
         if joined is None:
             return None
         key = address_key(joined.address())
@@ -584,6 +608,15 @@ class HillClimb:
                 self.ledger.save_best(item.source, record.id)  # best.keras: the honest model
             self.reporter.trial_finished(record)
         return records
+
+
+def _keyed(proposal: object, alone: bool = False) -> str | None:
+    """A proposed change's address key (None for a rule's note of why it proposes nothing);
+    `alone`: the key of its own part, without the parts a joint change carries."""
+    if not isinstance(proposal, Candidate):
+        return None
+    address = proposal.address()
+    return address_key({k: v for k, v in address.items() if k != "also"} if alone else address)
 
 
 def _fmt(value: float | None) -> str:

@@ -11,19 +11,21 @@ a measure (recheck, confirm, noise) does not. The round is laid out in this orde
 2. the confirm alongside: the best's warm estimate retrained from scratch, when the round
    would leave a core free, or whatever it costs when the climb says it is due now
    (`confirm_now`: an estimate of a capacity change, or one near the target);
-3. the joint change: capacity and epochs as one change, when the curves call for both;
-4. the pushed rule's candidate: the next change of the rule just accepted;
-5. the runner-up: the last round's strong second, at the step it was tried at;
-6. the fresh candidates, one of every rule before a second of any (`round_robin`);
-7. the deferred ones (they improved but lost a round), the same way;
-8. a noise run of the best, in a core the round still leaves free.
+3. the joined change: the changes that each gained on this best inside the noise band, as one
+   change (`state.NearMiss`): what none could show alone, their sum may;
+4. the joint change: capacity and epochs as one change, when the curves call for both;
+5. the pushed rule's candidate: the next change of the rule just accepted;
+6. the runner-up: the last round's strong second, at the step it was tried at;
+7. the fresh candidates, one of every rule before a second of any (`round_robin`);
+8. the deferred ones (they improved but lost a round), the same way;
+9. a noise run of the best, in a core the round still leaves free.
 
-Candidates (3 to 7) take the cores 1 and 2 leave, at most `room` of them. When they are more
+Candidates (3 to 8) take the cores 1 and 2 leave, at most `room` of them. When they are more
 than that, the later ones wait, with one exception: the runner-up is a measured gain, not a
 guess, so it keeps a seat whenever any candidate has one, and the guesses before it wait
-instead (the pushed rule's candidate first, then the joint change). Fresh and deferred
-candidates that wait are the queue: they come back next round on their own. A joint change,
-pushed candidate or runner-up left without a seat is in `Round.dropped`, with why, for the
+instead (the pushed rule's candidate first, then the joint change, then the joined one).
+Fresh and deferred candidates that wait are the queue: they come back next round on their own.
+A joined or joint change, pushed candidate or runner-up left without a seat is in `Round.dropped`, with why, for the
 climb to say. A round with neither a recheck nor a candidate is empty: the climb then
 confirms the best or stops.
 """
@@ -41,9 +43,10 @@ T = TypeVar("T")
 # A warm estimate this close to the target has its from-scratch confirm run beside the round.
 CONFIRM_NEAR = 0.03
 
-RECHECK, CONFIRM, JOINT, PUSHED, RUNNER_UP, FRESH, DEFERRED, NOISE = (
+RECHECK, CONFIRM, JOINED, JOINT, PUSHED, RUNNER_UP, FRESH, DEFERRED, NOISE = (
     "recheck",
     "confirm",
+    "joined",
     "joint",
     "pushed",
     "runner_up",
@@ -51,11 +54,13 @@ RECHECK, CONFIRM, JOINT, PUSHED, RUNNER_UP, FRESH, DEFERRED, NOISE = (
     "deferred",
     "noise",
 )
-NAMED = (JOINT, PUSHED, RUNNER_UP)  # the candidates the evidence asked for: said when dropped
+# the candidates the evidence asked for: said when dropped
+NAMED = (JOINED, JOINT, PUSHED, RUNNER_UP)
 
 _WHY = {
     RECHECK: "a gain inside the noise band, trained again with other seeds",
     CONFIRM: "the best is a warm estimate, and a core is free",
+    JOINED: "changes that each gained inside the noise band, as one change: their sum may clear it",
     JOINT: "capacity and epochs as one change: the curves call for both",
     PUSHED: "the rule just accepted, pushed again",
     RUNNER_UP: "the last round's runner-up: a measured gain",
@@ -66,6 +71,7 @@ _WHY = {
 LABELS = {
     RECHECK: "recheck",
     CONFIRM: "confirm",
+    JOINED: "joined change",
     JOINT: "joint change",
     PUSHED: "pushed rule's candidate",
     RUNNER_UP: "runner-up",
@@ -80,7 +86,7 @@ class Slot:
     """One trial of the round: its id, what kind of trial it is, and why it is there."""
 
     id: int
-    kind: str  # recheck | confirm | joint | pushed | runner_up | fresh | deferred | noise
+    kind: str  # recheck | confirm | joined | joint | pushed | runner_up | fresh | deferred | noise
     why: str
     candidate: Candidate | None = None  # the change it trains; None for a measure
 
@@ -89,7 +95,7 @@ class Slot:
 class Dropped:
     """A candidate the evidence asked for that got no seat this round, and why."""
 
-    kind: str  # joint | pushed | runner_up
+    kind: str  # joined | joint | pushed | runner_up
     candidate: Candidate
     why: str
 
@@ -116,6 +122,7 @@ def plan_round(
     push_rule: str | None = None,
     runner_up: Candidate | None = None,
     joint: Candidate | None = None,
+    joined: Candidate | None = None,
     recheck: bool = False,
     estimate: bool = False,
     confirm_now: str | None = None,
@@ -128,7 +135,7 @@ def plan_round(
     is a warm estimate (a confirm is due), `confirm_now` why it is due this round whatever it
     costs (None: only in a free core); `noise` that a noise run may fill a free core.
     """
-    wanted = _candidates(fresh, deferred, push_rule, runner_up, joint)
+    wanted = _candidates(fresh, deferred, push_rule, runner_up, joint, joined)
     if not recheck and not wanted:
         return Round(())
     cores = parallel - recheck  # the cores left for candidates
@@ -182,13 +189,16 @@ def _candidates(
     push_rule: str | None,
     runner_up: Candidate | None,
     joint: Candidate | None,
+    joined: Candidate | None = None,
 ) -> list[tuple[str, Candidate]]:
     """Every candidate the round could train, each with its kind, in the order of the list."""
     queue = [(FRESH, c) for c in round_robin(_pushed_first(fresh, push_rule))]
     queue += [(DEFERRED, c) for c in round_robin(_pushed_first(deferred, push_rule))]
     if runner_up is not None:
         queue = [(kind, c) for kind, c in queue if c.address() != runner_up.address()]
-    named: list[tuple[str, Candidate]] = [(JOINT, joint)] if joint is not None else []
+    named: list[tuple[str, Candidate]] = [(JOINED, joined)] if joined is not None else []
+    if joint is not None:
+        named.append((JOINT, joint))
     if queue and push_rule is not None and queue[0][1].rule == push_rule:
         named.append((PUSHED, queue.pop(0)[1]))
     if runner_up is not None:

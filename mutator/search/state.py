@@ -39,6 +39,9 @@ class SearchState:
     # round orders them behind the untried rules (`HillClimb._next_round`), at any step.
     tried_on_best: set[str] = field(default_factory=set)
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
+    # The single changes tried on the best whose gain fell inside the noise band (by address
+    # key): joined into one change once there are two (`HillClimb._joined`).
+    near: dict[str, NearMiss] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)  # adaptive step per rule (steps.py)
     # Noise (mutator.search.noise): from-scratch values by script sha and seed offset, the
     # noise trials run so far, the last seed offset given, and a change whose gain fell inside
@@ -78,6 +81,22 @@ class RunnerUp:
     rule: str
     key: str  # address_key of its change
     step: float | None  # the factor it was proposed at (TrialRecord.step)
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """A change that gained on the best, but inside the noise band: neither kept nor noise.
+
+    Each of a model's small gains can fall inside the band (a kernel 3 -> 5, more filters, a
+    second Conv block: +0.04 each on a band of 0.08, every recheck refused), while together
+    they clear it (+0.10 to +0.14). The climb joins them into one change (`HillClimb._joined`),
+    which is judged against the band like any other: the sum of noise is still noise.
+    """
+
+    rule: str
+    key: str  # address_key of its change
+    step: float | None  # the factor it was proposed at (its first run's TrialRecord.step)
+    gain: float  # over the best; a recheck's is the mean of its runs
 
 
 # Trials that measure the best rather than search: a from-scratch confirm, a noise run, a final
@@ -240,7 +259,10 @@ def absorb(
             state.refused.add(address_key(record.address))
     if accepted is not None or any(r.decision == "baseline" for r in records):
         state.tried_on_best = set()  # a new best: nothing is tried on it yet
+        state.near = {}
     else:
+        for record in records:
+            _note_near(state, record)
         state.tried_on_best |= {
             rule
             for r in records
@@ -250,6 +272,21 @@ def absorb(
     if any(r.decision in ("accepted", "rejected") for r in records):
         state.push_rule = accepted.rule if accepted is not None else None
         state.runner_up = runner_up(records, accepted, before, sign)
+
+
+def _note_near(state: SearchState, record: TrialRecord) -> None:
+    """A single change's near miss is kept (a recheck's mean replaces its first run's gain);
+    one whose recheck fell to no gain is dropped."""
+    if record.decision != "rejected" or record.also or record.rule is None:
+        return
+    key, note = address_key(record.address), record.noise or {}
+    if record.status != "ok" or not note.get("near"):
+        if record.rechecked:
+            state.near.pop(key, None)
+        return
+    known = state.near.get(key)
+    step = record.step if record.step is not None or known is None else known.step
+    state.near[key] = NearMiss(record.rule, key, step, float(note["gain"]))
 
 
 def _count_run(state: SearchState, record: TrialRecord) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from records import trial_record
 
 from mutator.search import noise
 from mutator.search.noise import ACCEPT, RECHECK, REFUSE, NoiseBand, measure, verdict, widening
@@ -113,26 +114,17 @@ def test_the_line_says_what_the_band_rests_on():
 
 
 def record(trial_id, decision, value, sha="best", offset=0, start="cold", **extra):
-    from mutator.search.ledger import TrialRecord
-
-    return TrialRecord(
-        id=trial_id,
-        parent=None,
-        rule=None if decision in ("baseline", "final") else "more_filters",
+    rule = None if decision in ("baseline", "final") else "more_filters"
+    return trial_record(
+        trial_id,
+        decision,
+        value,
+        rule=rule,
         site=0,
-        params={},
-        description="",
         sha256=sha,
-        diff="",
-        status="ok",
-        value=value,
-        decision=decision,
-        best_after=value,
-        seconds=1.0,
-        started="",
-        finished="",
         start=start,
         seed_offset=offset,
+        description="",
         **extra,
     )
 

@@ -95,6 +95,16 @@ def test_the_joint_change_comes_before_the_capacity_change_alone():
     assert laid.dropped == ()
 
 
+def test_the_joined_near_misses_come_before_every_other_candidate():
+    joined = Candidate("larger_kernel", 0, {"to": 5}, "kernel and filters", also=(FILTERS[0],))
+    laid = plan(parallel=3, fresh=[EPOCHS], joint=JOINT, joined=joined, recheck=True)
+    assert kinds(laid) == ["recheck", "joined", "joint"]
+    assert [d.kind for d in laid.dropped] == []  # fresh candidates that wait are the queue
+    alone = plan(parallel=2, fresh=[EPOCHS], joint=JOINT, joined=joined, recheck=True)
+    assert kinds(alone) == ["recheck", "joined"]
+    assert [d.kind for d in alone.dropped] == ["joint"]
+
+
 def test_a_recheck_and_a_confirm_come_before_every_candidate():
     laid = plan(parallel=4, fresh=[EPOCHS], joint=JOINT, recheck=True, estimate=True)
     assert kinds(laid) == ["recheck", "confirm", "joint", "fresh"]

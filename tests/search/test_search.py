@@ -19,6 +19,7 @@ from mutator.search.config import TuneSettings
 from mutator.search.diagnosis import still_rising
 from mutator.search.hillclimb import BaselineFailedError, HillClimb
 from mutator.search.ledger import Ledger
+from mutator.search.state import address_key
 from mutator.training.runner import TrialResult, TrialSpec
 
 SCRIPT = """\
@@ -657,6 +658,57 @@ def test_a_gain_inside_the_measured_noise_is_rechecked_and_refused(script):
     assert recheck.noise["gain"] == pytest.approx(0.30)
     assert not [r for r in records if r.decision == "accepted"]
     assert outcome.state.trials == 2  # the noise run and the recheck are not in the budget
+
+
+class SmallGainsRunner(NoisyRunner):
+    """More filters, a larger kernel and more epochs each add 0.05, the seeds move it ±spread."""
+
+    def score_of(self, text: str) -> float:
+        view = api.Script.from_text(text).view
+        conv = view.layers_of({"Conv2D"})[0]
+        larger = "(3, 3)" not in text.split("Conv2D(", 1)[1].split(")", 1)[0] + ")"
+        changed = (conv.int_arg(0, "filters") > 4, larger, view.epochs.value > 2)
+        return 0.5 + 0.05 * sum(changed)
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        offset = int(spec.env.get("MUTATOR_SEED_OFFSET", "0"))
+        wobble = self.spread * (-1 if offset % 2 else 1) if offset else 0.0
+        value = round(self.score_of(spec.script.read_text()) + wobble, 4)
+        metrics = {
+            "status": "ok",
+            "value": value,
+            "metric": "accuracy",
+            "mode": "max",
+            "history": [{"initial_epoch": 0, "epochs": {"val_accuracy": [value, value]}}],
+        }
+        (spec.trial_dir / "metrics.json").write_text(json.dumps(metrics))
+        return _result(spec, "ok", value, metrics=metrics)
+
+
+def test_changes_that_each_gained_inside_the_noise_band_are_tried_as_one(script):
+    """Filters and kernel each gain 0.05 inside a band of 0.15: the next round trains both as
+    one change (at the steps they were tried at), which clears it and is kept."""
+    outcome, ledger = climb(
+        script,
+        SmallGainsRunner(0.02),
+        max_trials=4,
+        rules=("more_filters", "larger_kernel"),
+        noise_runs=1,
+        parallel=2,
+    )
+    records = ledger.records()
+    singles = records[2:4]
+    assert [r.rule for r in singles] == ["more_filters", "larger_kernel"]
+    assert all(r.noise["near"] and r.noise["gain"] < r.noise["band"] for r in singles)
+    joined = records[5]
+    assert joined.address["also"] == [singles[1].address]
+    assert (joined.rule, joined.params) == ("more_filters", singles[0].params)
+    assert (joined.step, joined.also[0]["step"]) == (singles[0].step, singles[1].step)
+    assert joined.decision == "accepted" and joined.noise["gain"] > joined.noise["band"]
+    rebuilt = HillClimb(
+        script, ledger, SmallGainsRunner(0.02), TuneSettings.of(parallel=2), PlainReporter()
+    ).rebuild(script.read_text(), records[:4])
+    assert set(rebuilt.near) == {address_key(r.address) for r in singles}
 
 
 def test_a_gain_far_beyond_the_measured_noise_is_kept_at_once(script):

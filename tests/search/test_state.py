@@ -1,0 +1,58 @@
+"""Folding a round of the ledger into what the search knows (`state.absorb`), on plain records."""
+
+from __future__ import annotations
+
+from records import trial_record
+
+from mutator.search.state import NearMiss, SearchState, absorb, address_key
+
+FILTERS = {"rule": "more_filters", "site": 0, "params": {"filters": [4, 8]}}
+KERNEL = {"rule": "larger_kernel", "site": 0, "params": {"kernel": [[3], [5]]}}
+
+
+def record(trial_id: int, decision: str, value: float | None, change: dict | None = None, **fields):
+    change = change or {"rule": None, "site": None, "params": {}}
+    return trial_record(trial_id, decision, value, parent=1, **change, **fields)
+
+
+def near(gain: float, **extra) -> dict:
+    return {"gain": gain, "verdict": "inside", "near": True, **extra}
+
+
+def fold(state: SearchState, *records) -> SearchState:
+    sources = [f"# trial {r.id}\n" if r.decision == "accepted" else None for r in records]
+    absorb(state, list(records), sources, 0.95, lambda r: "max")
+    return state
+
+
+def on_a_baseline() -> SearchState:
+    return fold(SearchState(best_source="x = 1\n"), record(1, "baseline", 0.5))
+
+
+def test_a_change_that_gained_inside_the_band_is_a_near_miss_at_its_step():
+    state = fold(
+        on_a_baseline(),
+        record(2, "rejected", 0.55, FILTERS, step=2.0, noise=near(0.05)),
+        record(3, "rejected", 0.45, KERNEL, noise={"gain": -0.05, "near": False}),
+    )
+    assert state.near == {
+        address_key(FILTERS): NearMiss("more_filters", address_key(FILTERS), 2.0, 0.05)
+    }
+
+
+def test_a_recheck_keeps_the_first_runs_step_and_its_mean_gain_or_drops_the_near_miss():
+    state = fold(on_a_baseline(), record(2, "rejected", 0.55, FILTERS, step=2.0, noise=near(0.05)))
+    kept = fold(state, record(3, "rejected", 0.53, FILTERS, noise=near(0.04, rechecked=2)))
+    assert kept.near[address_key(FILTERS)] == NearMiss(
+        "more_filters", address_key(FILTERS), 2.0, 0.04
+    )
+    gone = fold(kept, record(4, "rejected", 0.45, FILTERS, noise={"gain": -0.01, "rechecked": 2}))
+    assert gone.near == {}
+
+
+def test_a_joint_change_is_no_near_miss_and_a_new_best_forgets_them_all():
+    joint = record(2, "rejected", 0.56, FILTERS, also=[{**KERNEL, "step": None}], noise=near(0.06))
+    state = fold(on_a_baseline(), joint, record(3, "rejected", 0.55, KERNEL, noise=near(0.05)))
+    assert list(state.near) == [address_key(KERNEL)]
+    fold(state, record(4, "accepted", 0.7, FILTERS))
+    assert state.near == {}
