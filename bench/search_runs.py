@@ -381,8 +381,10 @@ def ledger_step(record: dict[str, Any], run_dir: Path, name: str = FIXTURE.name)
         "seconds_per_epoch": round(seconds / trained, 4) if trained else None,
         # What counts as reached: a confirm's or a cold trial's value (the script trained from
         # scratch, see first_reached); before confirms existed, the best value so far.
+        # (an accepted recheck's is the mean of its runs: what mutate itself goes on from)
         "counts": record.get("value")
-        if decision in ("confirm", "accepted")
+        if decision == "confirm"
+        or (decision == "accepted" and not (record.get("noise") or {}).get("rechecked"))
         else record.get("best_after"),
         "script": str(run_dir / "trials" / f"{trial:04d}" / name)
         if isinstance(trial, int)

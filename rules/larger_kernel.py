@@ -1,4 +1,5 @@
-"""larger_kernel: widen a convolution's kernel, 3 -> 5 -> 7 (seed 002's second move)."""
+"""larger_kernel: widen a convolution's kernel, 3 -> 5 -> 7 (seed 002's second move); a 1-D
+one 3 -> 5 -> 9 -> 15."""
 
 from __future__ import annotations
 
@@ -10,31 +11,39 @@ import libcst as cst
 from mutator.engine import shapes
 from mutator.engine.callargs import integer, literal_int, literal_ints, literal_str
 from mutator.engine.candidate import Candidate, Edit, Proposal, Replace, Skip
-from mutator.engine.keras_names import CONV_KINDS
+from mutator.engine.keras_names import CONV_KINDS, spatial_rank
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example, Road, WarmMapping
 from rules._style import in_model
 
 _IMPORTS = "from keras.models import Sequential\nfrom keras.layers import Conv2D\n"
+_IMPORTS_1D = "from keras.models import Sequential\nfrom keras.layers import Conv1D\n"
 
 
 @dataclass(frozen=True)
 class LargerKernel:
-    """Grow a Conv layer's kernel by `step` in every dimension, up to `max_kernel`.
+    """Grow a Conv layer's kernel by `step` in every dimension, up to `max_kernel`; a 1-D
+    kernel nearly doubles instead (k -> 2k - 1), up to `max_kernel_1d`.
 
-    Why: a larger receptive field sees larger patterns. Safety: stops where the kernel would not
-    fit the feature map it reads (when the input shape is written), and at `max_kernel` otherwise.
+    Why: a larger receptive field sees larger patterns. A 1-D kernel's taps are its length, a
+    2-D one's its area: 7 taps in a row see less of a signal than 7x7 do of an image, and 1-D
+    models commonly read 9 to 15 samples at once, so a 1-D kernel grows by its own length.
+    Safety: stops where the kernel would not fit the feature map it reads (when the input shape
+    is written), and at its cap otherwise.
     """
 
     step: int = 2
     max_kernel: int = 7
+    max_kernel_1d: int = 15
 
     name: ClassVar[str] = "larger_kernel"
     road: ClassVar[Road] = "capacity"
     step_setting: ClassVar[str | None] = None
     warm: ClassVar[WarmMapping] = "transfer"
     cold_why: ClassVar[str] = ""
-    description: ClassVar[str] = "grow a Conv layer's kernel (3 -> 5 -> 7), within the input size"
+    description: ClassVar[str] = (
+        "grow a Conv layer's kernel (3 -> 5 -> 7; 1-D: 3 -> 5 -> 9 -> 15), within the input size"
+    )
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
             _IMPORTS
@@ -51,6 +60,10 @@ class LargerKernel:
         Example(
             "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=3)])\n",
             "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Conv1D(8, kernel_size=5)])\n",
+        ),
+        Example(
+            _IMPORTS_1D + "model = Sequential()\nmodel.add(Conv1D(16, 5, input_shape=(128, 1)))\n",
+            _IMPORTS_1D + "model = Sequential()\nmodel.add(Conv1D(16, 9, input_shape=(128, 1)))\n",
         ),
     )
     no_match: ClassVar[tuple[str, ...]] = (
@@ -87,9 +100,9 @@ class LargerKernel:
                 self.name, layer.index, f"kernel_size={view.code(arg.value)} is not a literal"
             )
         old = (single,) if single is not None else tuple(v for v in many if v is not None)
-        new = tuple(min(k + self.step, self.max_kernel) for k in old)
+        new, cap = self._grown(old, spatial_rank(layer.kind))
         if new == old:
-            return Skip(self.name, layer.index, f"kernel {old} is at the cap ({self.max_kernel})")
+            return Skip(self.name, layer.index, f"kernel {old} is at the cap ({cap})")
         op = ops[layer.index]
         if op.kind == "window":
             trial = list(ops)
@@ -117,6 +130,13 @@ class LargerKernel:
             edits,
         )
 
+
+    def _grown(self, old: tuple[int, ...], rank: int | None) -> tuple[tuple[int, ...], int]:
+        """The kernel one step larger, and the cap it stops at."""
+        if rank == 1:
+            cap = self.max_kernel_1d
+            return tuple(min(max(k + self.step, 2 * k - 1), cap) for k in old), cap
+        return tuple(min(k + self.step, self.max_kernel) for k in old), self.max_kernel
 
     def _propose_rows_cols(self, layer: Layer, args: tuple[cst.Arg, cst.Arg]) -> Proposal:
         """Keras 1's `Convolution2D(nb_filter, nb_row, nb_col)`: both numbers are the kernel."""

@@ -95,7 +95,10 @@ def decide(
             band,
             margin,
             rechecked=item.kind == "recheck",
-            reaches_target=reached(v, settings.goal.target, state.mode),
+            # a recheck's own run is a from-scratch run of the change: at the target, it is
+            # what a cold candidate at the target is (the mean becomes the best's value)
+            reaches_target=reached(values[i], settings.goal.target, state.mode)
+            or reached(v, settings.goal.target, state.mode),
         )
         if item.judged and not pruned[i]  # a trial stopped as hopeless is never accepted
         else None

@@ -141,3 +141,21 @@ def test_a_gain_inside_the_band_that_reaches_the_target_is_kept_for_its_confirm(
     records = round_of(state, [candidate(2)], [0.96], target=0.95, noise_runs=1)
     assert records[0].decision == "accepted"
     assert records[0].noise["why"].startswith("inside the noise band, but at the target")
+
+
+def test_a_recheck_whose_own_run_reaches_the_target_is_kept_at_the_mean_of_its_runs():
+    """Its second from-scratch run is at the target, as a cold candidate's first run at the
+    target would be: kept, but the best becomes the mean of its runs, short of the target."""
+    state = best(0.80)
+    state.runs = {"a": {0: 0.80, 1: 0.77}}
+    first = round_of(state, [candidate(2)], [0.83], target=0.85, noise_runs=1)[0]
+    assert first.decision == "rejected" and first.noise["verdict"] == "recheck"
+    recheck = Planned(
+        3, "recheck", "# 2\n", "recheck", seed_offset=2,
+        recheck=Recheck(2, 0.83, from_scratch=True), replay=first,
+    )  # fmt: skip
+    kept = round_of(state, [recheck], [0.855], target=0.85, noise_runs=1)[0]
+    assert kept.decision == "accepted" and kept.best_after == pytest.approx(0.8425)
+    assert kept.noise["why"].startswith("inside the noise band, but at the target")
+    short = round_of(state, [recheck], [0.845], target=0.85, noise_runs=1)[0]
+    assert short.decision == "rejected"  # neither run at the target: the band decides
