@@ -47,6 +47,8 @@ VARIANTS = {
     "sequential": ("--parallel", "1"),
     "no-prune": ("--no-prune",),
     "no-joint": ("--no-joint",),  # capacity and epochs side by side, never as one change
+    "no-join": ("--no-join",),  # near misses never joined into one change
+    "no-guess-cap": ("--no-guess-cap",),  # a candidate may cost more than the search so far
     "no-noise": ("--noise-runs", "0"),  # every gain over min_improvement kept, as before issue 27
 }
 # The rules that existed before the learning-rate, width, batch and normalisation rules (issue 26):

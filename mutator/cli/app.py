@@ -148,6 +148,20 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         const=False,
         help="one rule per trial, even where the curves call for capacity and epochs at once",
     )
+    tune.add_argument(
+        "--no-join",
+        dest="join_near_misses",
+        action="store_const",
+        const=False,
+        help="never join changes that each gained inside the noise band into one",
+    )
+    tune.add_argument(
+        "--no-guess-cap",
+        dest="guess_cap",
+        action="store_const",
+        const=False,
+        help="let a candidate cost more than the search has spent so far",
+    )
     fast = tune.add_argument_group("fast trials (each on by default)")
     fast.add_argument(
         "--no-warm-start",

@@ -75,6 +75,10 @@ class ClimbSettings:
     adaptive_steps: bool = True  # a rule that gained much takes a bigger step next (x2, x4, x8)
     # A model that under-fits while still learning gets capacity and epochs as one change too.
     joint_changes: bool = True
+    # Changes that each gained inside the noise band are tried as one (`HillClimb._joined`).
+    join_near_misses: bool = True
+    # A candidate may cost no more than the search has spent so far (`starts.guess_budget`).
+    guess_cap: bool = True
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     "epochs_first_when_rising": ("climb", "epochs_first_when_rising"),
     "adaptive_steps": ("climb", "adaptive_steps"),
     "joint_changes": ("climb", "joint_changes"),
+    "join_near_misses": ("climb", "join_near_misses"),
+    "guess_cap": ("climb", "guess_cap"),
     "parallel": ("fast", "parallel"),
     "warm_start": ("fast", "warm_start"),
     "warm_share": ("fast", "warm_share"),

@@ -24,8 +24,10 @@
    misses), are joined into one change once there are two (`_joined`): small real gains add
    up where each alone is lost in the noise, and the joined change faces the same band.
 4. A candidate is held to the size and pace budget when one is set (`--max-params`,
-   `--max-epoch-seconds`: `starts.budget_for`); one over it is stopped before it trains (or as
-   soon as its pace is known), reverted and refused like any failed trial.
+   `--max-epoch-seconds`: `starts.budget_for`), and to what the search has spent so far: its
+   pace times its epochs may not cost more (`starts.guess_budget`; `--no-guess-cap` lifts it).
+   One over either is stopped before it trains (or as soon as its pace is known), reverted
+   and refused like any failed trial.
 5. A child starts from its parent's weights where that is sound (`warm.json`, see
    `mutator.training.warm_plan`), so its metric is an estimate. Before the search reports the
    target as reached, and before it ends for any reason but the time budget, the best script is
@@ -66,7 +68,14 @@ from mutator.search.diagnosis import (
 )
 from mutator.search.ledger import Ledger, TrialRecord, sha256, trial_metrics
 from mutator.search.rounds import run_round
-from mutator.search.starts import budget_for, over_budget_note, prune_plan, trial_spec, warm_plan
+from mutator.search.starts import (
+    budget_for,
+    guess_budget,
+    over_budget_note,
+    prune_plan,
+    trial_spec,
+    warm_plan,
+)
 from mutator.search.state import (
     SearchOutcome,
     SearchState,
@@ -373,7 +382,7 @@ class HillClimb:
             push_rule=state.push_rule,
             runner_up=self._runner_up(script, state),
             joint=self._joint(script, diagnosis, fresh, state),
-            joined=self._joined(script, state),
+            joined=self._joined(script, state) if self.settings.climb.join_near_misses else None,
             recheck=first is not None,
             estimate=not state.best_confirmed,
             confirm_now=plan.confirm_now(state.best_transferred, self._gap(state)),
@@ -542,6 +551,15 @@ class HillClimb:
             value=state.best_value,
         )
 
+    def _budget_of(
+        self, item: Planned, budget: trial_budget.TrialBudget | None, state: SearchState
+    ) -> trial_budget.TrialBudget | None:
+        """A judged change is held to the user's budget; a candidate, a guess, also to what the
+        search has spent so far (`starts.guess_budget`: its recheck's cost is known by then)."""
+        if item.kind == "candidate" and self.settings.climb.guess_cap:
+            return guess_budget(budget, state.seconds)
+        return budget if item.judged else None
+
     # -- one round ---------------------------------------------------------------------------
     def _round(self, state: SearchState, planned: Sequence[Planned]) -> list[TrialRecord]:
         round_number = state.rounds + 1
@@ -561,7 +579,7 @@ class HillClimb:
                 pruning.write(folder)
             else:
                 (folder / PRUNE_FILE).unlink(missing_ok=True)
-            trial_budget.place(folder, budget if item.judged else None)
+            trial_budget.place(folder, self._budget_of(item, budget, state))
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
                 trial_spec(

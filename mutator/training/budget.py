@@ -25,6 +25,14 @@ fit. What is measured, and when a candidate is stopped:
   is done, by the trial's own figure (`seconds_per_epoch`, the first epoch included when it
   is the only one).
 
+- **A guess's cost** (`max_fit_seconds`, set by the search, never by a flag): the pace read
+  as above times the epochs the fit is to train, at the same moments. The climb holds each
+  candidate to what the search has spent so far (`hillclimb.guess_allowance`): a change whose
+  trial would cost more than all the evidence behind it is stopped at its first reading
+  (a second Conv block of 512 filters after one of 512, 11.8 s an epoch for 24 epochs, after
+  95 s of search: stopped in its first epoch, where it once ran 132 s before the pruner
+  stopped it). A fit that ran to its end is never refused for it: its cost is paid.
+
 Either way the trial's status is "over_budget": its `over_budget` record says what was
 measured and the limit, its `error` is one line a user can act on. A script that catches the
 exception gets nothing from going on: the breach is remembered, every later fit stops at its
@@ -47,14 +55,14 @@ BUDGET_FILE = "budget.json"
 PACE_WARMUP = 2  # batches left out of the estimate: the first traces the graph
 PACE_BATCHES = 8  # batches timed after them
 PACE_MIN_STEPS = 2 * (PACE_WARMUP + PACE_BATCHES)  # an estimate must save half an epoch
-PARAMETERS, SECONDS_PER_EPOCH = "parameters", "seconds_per_epoch"
+PARAMETERS, SECONDS_PER_EPOCH, FIT_SECONDS = "parameters", "seconds_per_epoch", "fit_seconds"
 
 
 @dataclass(frozen=True)
 class Breach:
     """What was over the budget: the measure, its value, the limit, and how it was known."""
 
-    measure: str  # parameters | seconds_per_epoch
+    measure: str  # parameters | seconds_per_epoch | fit_seconds
     value: float
     limit: float
     how: str  # e.g. "at the start of fit 1", "estimated from batches 3-10 of 40 in epoch 1"
@@ -64,6 +72,11 @@ class Breach:
         `over budget: 1,234,567 parameters > --max-params 100,000`."""
         if self.measure == PARAMETERS:
             return f"over budget: {int(self.value):,} parameters > --max-params {int(self.limit):,}"
+        if self.measure == FIT_SECONDS:
+            return (
+                f"too dear for a guess: {self.value:.4g} s to train ({self.how}) > the "
+                f"{self.limit:.4g} s the search has spent so far"
+            )
         return (
             f"over budget: {self.value:.4g} s per epoch > --max-epoch-seconds "
             f"{self.limit:g} ({self.how})"
@@ -87,6 +100,12 @@ class TrialBudget:
 
     max_params: int | None = None
     max_epoch_seconds: float | None = None
+    max_fit_seconds: float | None = None  # a guess's allowance: its pace x its epochs
+
+    @property
+    def times_epochs(self) -> bool:
+        """Whether the fit's pace must be read while it trains."""
+        return self.max_epoch_seconds is not None or self.max_fit_seconds is not None
 
     def write(self, trial_dir: Path) -> None:
         write_json_atomically(trial_dir / BUDGET_FILE, asdict(self))
@@ -109,6 +128,14 @@ class TrialBudget:
         if limit is None or seconds is None or seconds <= limit:
             return None
         return Breach(SECONDS_PER_EPOCH, round(seconds, 4), limit, how)
+
+    def over_cost(self, seconds: float | None, epochs: int | None, how: str) -> Breach | None:
+        """A fit whose pace (`seconds` an epoch) over its `epochs` costs more than a guess may."""
+        limit = self.max_fit_seconds
+        if limit is None or seconds is None or not epochs or seconds * epochs <= limit:
+            return None
+        how = f"{seconds:.3g} s an epoch x {epochs} epochs, {how}"
+        return Breach(FIT_SECONDS, round(seconds * epochs, 3), limit, how)
 
 
 def place(trial_dir: Path, budget: TrialBudget | None) -> None:
@@ -230,6 +257,7 @@ def callback_class(keras: Any) -> type:
             self.epochs_trained = 0
             self.estimate: PaceEstimate | None = None
             self.uncounted = True  # not built at the start: counted after its first batch
+            self.fit_epochs: int | None = None  # the epochs this fit is to train
 
         def on_train_begin(self, logs=None):
             if self.watch.breach is not None:  # the script caught the first one and went on
@@ -238,8 +266,11 @@ def callback_class(keras: Any) -> type:
             self.uncounted = self.record.parameters is None
 
         def on_epoch_begin(self, epoch, logs=None):
-            if self.epochs_trained == 0 and self.watch.budget.max_epoch_seconds is not None:
-                self.estimate = PaceEstimate((self.params or {}).get("steps"), epoch)
+            if self.epochs_trained == 0:
+                total = (self.params or {}).get("epochs")
+                self.fit_epochs = total - epoch if isinstance(total, int) else None
+                if self.watch.budget.times_epochs:
+                    self.estimate = PaceEstimate((self.params or {}).get("steps"), epoch)
 
         def on_train_batch_end(self, batch, logs=None):
             now = clocks()
@@ -249,7 +280,7 @@ def callback_class(keras: Any) -> type:
             found = self.estimate.batch_ended(batch, *now) if self.estimate is not None else None
             if found is not None:
                 self.estimate = None
-                self.watch.stop_if(self.watch.budget.over_pace(*found))
+                self._judge_pace(*found)
 
         def on_epoch_end(self, epoch, logs=None):
             self.epochs_trained += 1
@@ -257,7 +288,12 @@ def callback_class(keras: Any) -> type:
             timed = list(self.record.charged_seconds)[1:]  # the first traced the graph
             if timed:
                 how = f"median of {len(timed)} epoch(s) after the first, fit {self.record.fit}"
-                self.watch.stop_if(self.watch.budget.over_pace(statistics.median(timed), how))
+                self._judge_pace(statistics.median(timed), how)
+
+        def _judge_pace(self, pace: float, how: str) -> None:
+            budget = self.watch.budget
+            breach = budget.over_pace(pace, how)
+            self.watch.stop_if(breach or budget.over_cost(pace, self.fit_epochs, how))
 
         def _count(self, how: str) -> None:
             self.record.parameters = count_parameters(self.model)

@@ -76,14 +76,16 @@ def test_budget_json_is_written_for_candidates_only(script):
         script, runner, max_trials=4, max_params=5000, max_epoch_seconds=30.0, noise_runs=1,
         rules=("more_filters",),
     )  # fmt: skip
-    kinds = {f"{r.id:04d}": r.decision for r in ledger.records()}
-    assert {"baseline", "noise", "accepted", "rejected"} <= set(kinds.values())
-    for trial, decision in kinds.items():
-        expected = None if decision in ("baseline", "noise") else {
-            "max_params": 5000,
-            "max_epoch_seconds": 30.0,
-        }
-        assert runner.budgets[trial] == expected, (trial, decision)
+    records = ledger.records()
+    assert {"baseline", "noise", "accepted", "rejected"} <= {r.decision for r in records}
+    for record in records:
+        budget = runner.budgets[f"{record.id:04d}"]
+        if record.decision in ("baseline", "noise"):
+            assert budget is None, record.id
+            continue
+        guess = budget.pop("max_fit_seconds")  # a candidate's: what the search had spent
+        assert budget == {"max_params": 5000, "max_epoch_seconds": 30.0}, record.id
+        assert (guess is None) == bool(record.rechecked), record.id
 
 
 class WarmBudgetRunner(BudgetRunner, WarmFakeRunner):
@@ -100,14 +102,31 @@ def test_the_confirm_of_the_best_is_not_held_to_the_budget(script):
     candidates = [f"{r.id:04d}" for r in records if r.decision in ("accepted", "rejected")]
     assert confirms and candidates
     assert all(runner.budgets[trial] is None for trial in confirms)
-    assert all(runner.budgets[trial] == {"max_params": 5000, "max_epoch_seconds": None}
-               for trial in candidates)  # fmt: skip
+    assert all({**runner.budgets[trial], "max_fit_seconds": None} == {
+        "max_params": 5000, "max_epoch_seconds": None, "max_fit_seconds": None,
+    } for trial in candidates)  # fmt: skip
 
 
-def test_without_a_budget_no_trial_gets_one(script):
+def test_without_a_budget_a_candidate_is_held_only_to_what_the_search_spent(script):
     runner = BudgetRunner()
-    climb(script, runner, max_trials=3)
-    assert set(runner.budgets.values()) == {None}
+    _, ledger = climb(script, runner, max_trials=3)
+    records = ledger.records()
+    spent = 0.0
+    for record in records:  # one trial a round: the search's seconds are the trials' own
+        budget = runner.budgets[f"{record.id:04d}"]
+        if record.decision == "baseline":
+            assert budget is None
+        else:
+            assert budget == {
+                "max_params": None, "max_epoch_seconds": None, "max_fit_seconds": round(spent, 3),
+            }  # fmt: skip
+        spent += record.seconds
+    again = script.parent / "again"
+    again.mkdir()
+    (again / script.name).write_text(SCRIPT)
+    uncapped = BudgetRunner()
+    climb(again / script.name, uncapped, max_trials=3, guess_cap=False)
+    assert set(uncapped.budgets.values()) == {None}
     assert budget_for(TuneSettings()) is None
     assert budget_for(TuneSettings.of(max_params=10)) == TrialBudget(10, None)
     assert budget_for(TuneSettings.of(max_epoch_seconds=2.0).budget) == TrialBudget(None, 2.0)

@@ -39,6 +39,8 @@ SAMPLES: dict[str, Any] = {
     "epochs_first_when_rising": False,
     "adaptive_steps": False,
     "joint_changes": False,
+    "join_near_misses": False,
+    "guess_cap": False,
     "parallel": 2,
     "warm_start": False,
     "warm_share": 0.25,

@@ -103,6 +103,20 @@ def test_a_loaded_machine_is_not_charged_to_the_model():
     assert seconds == pytest.approx(0.1 * 40)
 
 
+def test_a_guess_is_held_to_its_pace_times_its_epochs_while_it_trains_only():
+    budget = TrialBudget(max_fit_seconds=10.0)
+    assert budget.times_epochs and not TrialBudget(max_params=5).times_epochs
+    assert budget.over_cost(0.4, 25, "x") is None  # 10 s: within it
+    breach = budget.over_cost(0.5, 30, "median of 2 epoch(s) after the first, fit 1")
+    assert (breach.measure, breach.value, breach.limit) == ("fit_seconds", 15.0, 10.0)
+    assert breach.error() == (
+        "too dear for a guess: 15 s to train (0.5 s an epoch x 30 epochs, median of 2 "
+        "epoch(s) after the first, fit 1) > the 10 s the search has spent so far"
+    )
+    assert budget.over_cost(0.5, None, "x") is None  # epochs unknown: no projection
+    assert BudgetWatch(budget).final(500, [[9.0, 9.0, 9.0]]) is None  # paid for: kept
+
+
 def test_a_breach_is_remembered_and_a_finished_trial_is_judged_by_its_figures():
     watch = BudgetWatch(TrialBudget(max_params=10))
     with pytest.raises(OverBudgetError, match="over budget: 11 parameters"):

@@ -572,6 +572,18 @@ def test_with_few_batches_the_pace_is_known_after_the_second_epoch(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_guess_whose_epochs_would_cost_more_than_the_search_spent_stops_early(tmp_path):
+    with_budget(tmp_path, max_fit_seconds=1e-3)  # no epoch limit: its epochs x its pace
+    _, result = run_harness(tmp_path, sized(examples=960, epochs=50))  # 30 batches an epoch
+    assert result["status"] == "over_budget" and result["history"][0]["epochs"] == {}
+    breach = result["over_budget"]
+    assert breach["measure"] == "fit_seconds" and breach["limit"] == 1e-3
+    assert " x 50 epochs, estimated from batches 3-10 of 30 in epoch 1" in breach["how"]
+    assert result["error"].startswith("too dear for a guess: ")
+    assert result["error"].endswith("> the 0.001 s the search has spent so far")
+
+
+@pytest.mark.slow
 def test_a_script_that_catches_the_stop_stays_over_budget(tmp_path):
     with_budget(tmp_path, max_params=100)
     caught = """
