@@ -25,8 +25,8 @@ than that, the later ones wait, with one exception: the runner-up is a measured 
 guess, so it keeps a seat whenever any candidate has one, and the guesses before it wait
 instead (the pushed rule's candidate first, then the joint change, then the joined one).
 Fresh and deferred candidates that wait are the queue: they come back next round on their own.
-A joined or joint change, pushed candidate or runner-up left without a seat is in `Round.dropped`, with why, for the
-climb to say. A round with neither a recheck nor a candidate is empty: the climb then
+A joined or joint change, pushed candidate or runner-up left without a seat is in
+`Round.dropped`, with why, for the climb to say. A round with neither a recheck nor a candidate is empty: the climb then
 confirms the best or stops.
 """
 

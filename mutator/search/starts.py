@@ -134,9 +134,9 @@ def guess_budget(budget: TrialBudget | None, spent: float) -> TrialBudget:
 
     A search that lets a trial cost more than all the evidence behind it can pay most of its
     time for one guess (a second Conv block of 512 filters after one of 512: 132 s after 95 s
-    of search, refused). Held to what was spent, the dearest trial stays within the search's
-    time so far, and the time allowed doubles as the search goes on, so the big steps it
-    needs still come, once cheaper ones have been measured.
+    of search). Held to what was spent, no trial costs more than the search before it, and
+    the allowance grows with what the search spends, so the big steps it needs still come,
+    once cheaper ones have been measured.
     """
     return replace(budget or TrialBudget(), max_fit_seconds=round(spent, 3))
 
