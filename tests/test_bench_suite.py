@@ -284,3 +284,36 @@ def test_quick_is_a_short_run_and_seed_zero_is_refused(capsys):
     with pytest.raises(SystemExit):
         bench_suite.parse(["--seeds", "0"])
     assert "KerasTuner takes it as no seed" in capsys.readouterr().err
+
+
+def test_anchors_from_an_earlier_run_are_read_back_only_at_the_same_budget(tmp_path, capsys):
+    import json
+    from dataclasses import asdict
+
+    earlier = {
+        "settings": {"max_trials": 10, "time_cap": 150.0},
+        "runs": [asdict(run("random", 1, 12.5)), asdict(run("mutate", 1, 9.0, "full"))],
+    }
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    args = bench_suite.parse(
+        ["--max-trials", "10", "--time-cap", "150", "--anchors-from", str(path)]
+    )
+    stored = bench_suite.stored_anchors(path, args)
+    assert list(stored) == [("lstm_digits", "random", 1)]  # mutate is always run again
+    assert stored["lstm_digits", "random", 1][0] == run("random", 1, 12.5)
+    with pytest.raises(SystemExit, match="ran with max_trials 10, not 20"):
+        bench_suite.stored_anchors(path, bench_suite.parse(["--anchors-from", str(path)]))
+    path.write_text("{not json")
+    with pytest.raises(SystemExit, match="not a results JSON"):
+        bench_suite.stored_anchors(path, args)
+
+
+def test_mutates_time_ends_with_the_round_that_met_the_target():
+    done = search_runs.Finished(0, started=100.0, wall=12.0, cpu=10.0, launched=1_000_000.0)
+    stamp = "1970-01-12T13:46:50.250+00:00"  # 1,000,010.25 s after the epoch
+    assert search_runs.to_target({"finished": stamp}, done) == pytest.approx(10.25)
+    assert search_runs.to_target({"finished": "1970-01-12T13:46:50+00:00"}, done) == 12.0
+    assert search_runs.to_target({}, done) == 12.0  # no stamp: the whole process
+    late = "1970-01-12T13:47:00.000+00:00"  # after the process ended: not to be believed
+    assert search_runs.to_target({"finished": late}, done) == 12.0
