@@ -230,9 +230,7 @@ def _band(
             runs.setdefault(sha, {})[item.seed_offset] = value
         if item.kind == "baseline" and value is not None:
             runs.setdefault(sha256(item.source), {})[0] = value
-    return noise.measure(
-        runs, settings.noise.multiple, level=state.best_value, examples=state.examples
-    )
+    return state.noise_band(settings.noise.multiple, runs)
 
 
 def _noise_note(

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from mutator.engine.candidate import Candidate
-from mutator.search import noise
 from mutator.search.config import BudgetSettings, TuneSettings, cores
 from mutator.search.diagnosis import DIVERGING, OVER_FITTING, diagnose
 from mutator.search.ledger import Ledger, trial_metrics
@@ -98,9 +97,7 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
     curve = tuple(v for v in state.best_history.get(key, []) if v is not None)
     relative = mode == "min"
     band = (
-        noise.measure(
-            state.runs, settings.noise.multiple, level=state.best_value, examples=state.examples
-        )
+        state.noise_band(settings.noise.multiple)
         if settings.noise.runs and not relative
         else None
     )

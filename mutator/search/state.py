@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mutator.search import steps
+from mutator.search import noise, steps
 from mutator.search.ledger import TrialRecord, from_scratch, sha256
 from mutator.training.warm_plan import RETRAIN, TRANSFER, warm_mode
 from rules import warm_mappings
@@ -59,6 +59,14 @@ class SearchState:
     def best_confirmed(self) -> bool:
         """The best's value comes from training its script from scratch."""
         return self.best_estimate is None
+
+    def noise_band(
+        self, multiple: float, runs: dict[str, dict[int, float]] | None = None
+    ) -> noise.NoiseBand | None:
+        """The noise band of the from-scratch runs measured so far (or of `runs`: these with a
+        round's own), read at the best's level (`noise.measure`)."""
+        runs = self.runs if runs is None else runs
+        return noise.measure(runs, multiple, level=self.best_value, examples=self.examples)
 
     @property
     def best_transferred(self) -> bool:

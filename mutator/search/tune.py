@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Protocol
 
 from mutator import api
-from mutator.search import noise
 from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.hillclimb import HillClimb, Reporter, SearchOutcome
 from mutator.search.ledger import Ledger, final_spread, sha256
@@ -158,7 +157,7 @@ def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     confirmed += f" + {rechecks} recheck(s)" if rechecks else ""
     target = f" (target {settings.goal.target})" if settings.goal.target is not None else ""
     state = outcome.state
-    band = noise.measure(state.runs, settings.noise.multiple, state.best_value, state.examples)
+    band = state.noise_band(settings.noise.multiple)
     measured = f"; {band.line()}" if band is not None and settings.noise.runs else ""
     ledger = Ledger(outcome.run_dir)
     trial_dirs = [ledger.trial_dir(r.id) for r in outcome.records]
