@@ -130,7 +130,6 @@ class LargerKernel:
             edits,
         )
 
-
     def _grown(self, old: tuple[int, ...], rank: int | None) -> tuple[tuple[int, ...], int]:
         """The kernel one step larger, and the cap it stops at."""
         if rank == 1:

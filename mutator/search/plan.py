@@ -189,7 +189,7 @@ def _candidates(
     push_rule: str | None,
     runner_up: Candidate | None,
     joint: Candidate | None,
-    joined: Candidate | None = None,
+    joined: Candidate | None,
 ) -> list[tuple[str, Candidate]]:
     """Every candidate the round could train, each with its kind, in the order of the list."""
     queue = [(FRESH, c) for c in round_robin(_pushed_first(fresh, push_rule))]

@@ -27,7 +27,7 @@ fit. What is measured, and when a candidate is stopped:
 
 - **A guess's cost** (`max_fit_seconds`, set by the search, never by a flag): the pace read
   as above times the epochs the fit is to train, at the same moments. The climb holds each
-  candidate to what the search has spent so far (`hillclimb.guess_allowance`): a change whose
+  candidate to what the search has spent so far (`search.starts.guess_budget`): a change whose
   trial would cost more than all the evidence behind it is stopped at its first reading
   (a second Conv block of 512 filters after one of 512, 11.8 s an epoch for 24 epochs, after
   95 s of search: stopped in its first epoch, where it once ran 132 s before the pruner
