@@ -188,6 +188,13 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         const=False,
         help="train every candidate to its last epoch, even one that trails the best",
     )
+    fast.add_argument(
+        "--no-peak-stop",
+        dest="peak_stop",
+        action="store_const",
+        const=False,
+        help="train the script as given to its last epoch, even past its lowest val loss",
+    )
     _where_flags(tune, fast)
     tracking = tune.add_argument_group("tracking (pip install 'mutator[mlflow]')")
     tracking.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from mutator.search.ledger import TrialRecord
+from mutator.training import peak
 
 _MARK = {
     "baseline": "=",
@@ -32,6 +33,8 @@ def describe(record: TrialRecord) -> str:
     beaten = f", beaten by trial {record.beaten_by}" if record.beaten_by else ""
     if record.pruned:
         beaten += f", pruned after {record.pruned['epoch']} epoch(s)"
+    if record.past_peak:
+        beaten += f", {peak.line(record.past_peak)}"
     restarts = f", {record.restarts} restart(s)" if record.restarts else ""
     if record.noise:
         beaten += f", {against_noise(record.noise)}"

@@ -95,6 +95,9 @@ class FastTrialSettings:
     prune: bool = True  # stop a candidate whose curve trails the best's by prune_margin
     prune_margin: float = 0.05
     prune_grace: int = 2  # epochs a candidate trains before it may be stopped
+    # The baseline and its noise run stop once their validation loss has plainly passed its
+    # lowest point (`mutator.training.peak`): an over-fitting script's last epochs only cost.
+    peak_stop: bool = True
     worker: bool = True  # fork trials from a process that imported TensorFlow once
     worker_recycle: int = 50  # trials one worker serves before a fresh one replaces it
 
@@ -209,6 +212,7 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     "prune": ("fast", "prune"),
     "prune_margin": ("fast", "prune_margin"),
     "prune_grace": ("fast", "prune_grace"),
+    "peak_stop": ("fast", "peak_stop"),
     "worker": ("fast", "worker"),
     "worker_recycle": ("fast", "worker_recycle"),
     "runner": ("runner", "name"),

@@ -104,6 +104,17 @@ def decide(
         else None
         for i, (item, v) in enumerate(zip(planned, judged, strict=True))
     ]
+    if state.best_stopped:
+        # the best's value is not its script's (stopped past its peak): a change that reaches
+        # the target from scratch is at the user's bar, whatever it gains on that value
+        verdicts = [
+            noise.ACCEPT
+            if verdict is not None
+            and _start_of(outcomes[i].result).get("mode") != "warm"
+            and reached(values[i], settings.goal.target, state.mode)
+            else verdict
+            for i, verdict in enumerate(verdicts)
+        ]
     improving = [i for i, verdict in enumerate(verdicts) if verdict == noise.ACCEPT]
     winner = max(improving, key=lambda i: (sign * judged[i], -i)) if improving else None
     inside = [i for i, verdict in enumerate(verdicts) if verdict == noise.RECHECK]
@@ -170,6 +181,7 @@ def decide(
                 step=item.step,
                 also=item.also,
                 pruned=pruned[index] or None,
+                past_peak=(result.metrics or {}).get("past_peak") or None,
                 beaten_by=(
                     planned[winner].id
                     if winner is not None and index in beaten and index != winner
@@ -225,7 +237,7 @@ def _band(
         return None
     runs = {sha: dict(by_offset) for sha, by_offset in state.runs.items()}
     for item, value in zip(planned, values, strict=True):
-        if item.kind in ("noise", "recheck") and value is not None:
+        if item.kind in ("noise", "recheck") and value is not None and not state.best_stopped:
             sha = item.replay.sha256 if item.replay is not None else sha256(item.source)
             runs.setdefault(sha, {})[item.seed_offset] = value
         if item.kind == "baseline" and value is not None:

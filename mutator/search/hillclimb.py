@@ -77,6 +77,7 @@ from mutator.search.starts import (
     warm_plan,
 )
 from mutator.search.state import (
+    AT_STOPPED,
     SearchOutcome,
     SearchState,
     absorb,
@@ -86,6 +87,7 @@ from mutator.search.state import (
     reached,
 )
 from mutator.training import budget as trial_budget
+from mutator.training.peak import PEAK_FILE, PeakStop
 from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
 from mutator.training.warm_plan import WARM_FILE
@@ -226,14 +228,15 @@ class HillClimb:
                     return SearchOutcome(reason, state, records, self.ledger.root)
                 records += self._baseline(state, original, len(records) + 1)
                 continue
-            reason = self._stop_reason(state)
+            reason, target = self._stop_reason(state), self.settings.goal.target
             first = self._rechecked(state) if reason == "max_trials" else None
             if first is not None:
                 # the budget's last change fell inside the noise band: judge it before the end
                 records += self._round(state, [self._recheck(state, len(records) + 1, first)])
                 continue
             needs_confirm = not state.best_confirmed and (
-                reached(state.best_value, self.settings.goal.target, state.mode)
+                # a stopped script at the target goes on: its next change is to stop sooner
+                (reached(state.best_value, target, state.mode) and not state.best_stopped)
                 or reason in ("max_trials", "exhausted")
             )
             if needs_confirm:
@@ -256,7 +259,11 @@ class HillClimb:
     def _noise_first(self, state: SearchState) -> bool:
         """One trial alone would measure the noise: only when no core is ever free for it
         (one trial at a time) and nothing has measured it yet; a gain then needs a band."""
-        return self.parallel == 1 and self.settings.noise.runs > 0 and state.noise_trials == 0
+        if self.parallel != 1 or self.settings.noise.runs == 0:
+            return False
+        if state.best_stopped:  # measured by its own stopped runs: the baseline's and one more
+            return len(state.runs.get(sha256(state.best_source) + AT_STOPPED, {})) < 2
+        return state.noise_trials == 0
 
     def _stop_reason(self, state: SearchState) -> str | None:
         if (
@@ -384,7 +391,7 @@ class HillClimb:
             joint=self._joint(script, diagnosis, fresh, state),
             joined=self._joined(script, state) if self.settings.climb.join_near_misses else None,
             recheck=first is not None,
-            estimate=not state.best_confirmed,
+            estimate=state.best_warm,
             confirm_now=plan.confirm_now(state.best_transferred, self._gap(state)),
             noise=state.best_confirmed and state.noise_trials < self.settings.noise.runs,
         )
@@ -547,7 +554,7 @@ class HillClimb:
             self.settings.goal.target,
             state.mode,
             self.settings.goal.min_improvement,
-            warm=not state.best_confirmed,
+            warm=state.best_warm,
             value=state.best_value,
         )
 
@@ -559,6 +566,15 @@ class HillClimb:
         if item.kind == "candidate" and self.settings.climb.guess_cap:
             return guess_budget(budget, state.seconds)
         return budget if item.judged else None
+
+    def _stops_past_peak(self, item: Planned, state: SearchState) -> bool:
+        """The script as given, and its noise runs while it is the best, stop past their
+        peak (`mutator.training.peak`); every change is trained to its end."""
+        if not self.settings.fast.peak_stop:
+            return False
+        return item.kind == "baseline" or (
+            item.kind == "noise" and (state.best_id is None or state.best_stopped)
+        )
 
     # -- one round ---------------------------------------------------------------------------
     def _round(self, state: SearchState, planned: Sequence[Planned]) -> list[TrialRecord]:
@@ -580,6 +596,10 @@ class HillClimb:
             else:
                 (folder / PRUNE_FILE).unlink(missing_ok=True)
             trial_budget.place(folder, self._budget_of(item, budget, state))
+            if self._stops_past_peak(item, state):
+                PeakStop().write(folder)
+            else:
+                (folder / PEAK_FILE).unlink(missing_ok=True)
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
                 trial_spec(

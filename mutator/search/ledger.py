@@ -96,6 +96,9 @@ class TrialRecord:
     # trained, or a ledger from before they were recorded): `mutator.training.budget`.
     parameters: int | None = None
     seconds_per_epoch: float | None = None
+    # The script as given, stopped once its validation loss had passed its lowest point
+    # (`mutator.training.peak`): {"epoch", "planned", "best_epoch", "value", "best", "key"}.
+    past_peak: dict[str, Any] | None = None
 
     @property
     def address(self) -> dict[str, Any]:
@@ -173,6 +176,7 @@ def from_scratch(record: TrialRecord) -> bool:
         and record.value is not None
         and record.start != "warm"
         and not record.pruned
+        and not record.past_peak
     )
 
 

@@ -68,6 +68,8 @@ def unsound_parent(state: SearchState, settings: TuneSettings) -> str | None:
     it memorised (a Dropout added to a regression trained 100 epochs past its best began at
     the parent's over-fitted val loss, and was pruned for it). Their children start from scratch.
     """
+    if state.best_stopped:
+        return "its parent was stopped past its peak: its weights are not its script's"
     diagnosis = diagnose(
         state.best_history, settings.goal.target, state.mode, settings.goal.min_improvement
     )

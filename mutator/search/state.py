@@ -18,6 +18,11 @@ from mutator.search.ledger import TrialRecord, from_scratch, sha256
 from mutator.training.warm_plan import RETRAIN, TRANSFER, warm_mode
 from rules import warm_mappings
 
+# `SearchState.best_estimate` of a baseline stopped past its peak (`mutator.training.peak`): its
+# value is the script's after fewer epochs than it asks, trained cold.
+STOPPED = "stopped"
+AT_STOPPED = f"@{STOPPED}"  # a stopped run's key in `SearchState.runs`: its sha, then this
+
 
 @dataclass
 class SearchState:
@@ -27,8 +32,8 @@ class SearchState:
     best_id: int | None = None
     best_value: float | None = None
     best_history: dict[str, list[float]] = field(default_factory=dict)
-    # None: the best's value comes from training from scratch; else it is a warm estimate,
-    # and this is how its trial started (continue | transfer | retrain: `warm_plan`).
+    # None: the best's value comes from training from scratch; else it is an estimate: how
+    # its trial started (continue | transfer | retrain: `warm_plan`), or STOPPED.
     best_estimate: str | None = None
     weights_id: int | None = None  # the trial whose model is the best script's, for children
     mode: str = "max"
@@ -66,7 +71,20 @@ class SearchState:
         """The noise band of the from-scratch runs measured so far (or of `runs`: these with a
         round's own), read at the best's level (`noise.measure`)."""
         runs = self.runs if runs is None else runs
+        if not self.best_stopped:  # runs stopped past their peak measure that script alone
+            runs = {sha: values for sha, values in runs.items() if not sha.endswith(AT_STOPPED)}
         return noise.measure(runs, multiple, level=self.best_value, examples=self.examples)
+
+    @property
+    def best_warm(self) -> bool:
+        """The best's value is a warm start's: its curve began where its parent's ended."""
+        return self.best_estimate not in (None, STOPPED)
+
+    @property
+    def best_stopped(self) -> bool:
+        """The best is the script as given, its value read where its fit was stopped past
+        its peak: the script trained to its end is still to be measured."""
+        return self.best_estimate == STOPPED
 
     @property
     def best_transferred(self) -> bool:
@@ -231,7 +249,8 @@ def absorb(
             if record.status != "ok":
                 continue  # a failed baseline (e.g. killed by the OOM killer) is run again
             state.best_id, state.best_value = record.id, record.value
-            state.best_history, state.best_estimate = record.history, None
+            state.best_history = record.history
+            state.best_estimate = STOPPED if record.past_peak else None
             state.weights_id = record.id
             state.mode = mode_of(record)
         elif record.decision == "accepted":
@@ -302,10 +321,14 @@ def _count_run(state: SearchState, record: TrialRecord) -> None:
     state.last_offset = max(state.last_offset, record.seed_offset)
     if record.examples:
         state.examples = record.examples
-    if record.decision == "noise":
-        state.noise_trials += 1
+    if record.decision == "noise" and not record.past_peak:
+        state.noise_trials += 1  # a stopped one measured the stopped script: the next best's
     if from_scratch(record):
         state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)
+    elif record.past_peak and record.status == "ok" and record.value is not None:
+        # not the script's own value: the noise of the script stopped, while it is the best
+        key = record.sha256 + AT_STOPPED
+        state.runs.setdefault(key, {})[record.seed_offset] = float(record.value)
 
 
 def runner_up(

@@ -144,8 +144,13 @@ def _search(
 def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     baseline, best = outcome.baseline, outcome.best
     before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
+    if baseline is not None and baseline.past_peak:
+        stopped = baseline.past_peak
+        before += f" (stopped at epoch {stopped['epoch']} of {stopped['planned']})"
     after = f"{best.value:.4f}" if best and best.value is not None else "n/a"
-    if not outcome.state.best_confirmed:
+    if outcome.state.best_stopped:
+        after += " (the script stopped past its peak: not trained to its last epoch)"
+    elif not outcome.state.best_confirmed:
         after += " (a warm-start estimate: not retrained from scratch)"
     accepted = sum(1 for r in outcome.records if r.decision == "accepted")
     confirms = sum(1 for r in outcome.records if r.decision == "confirm")

@@ -24,6 +24,7 @@ Layout of a trial dir, as far as the harness is concerned:
     metrics.json            the result (see `build_report`)
     warm.json               (input, optional) what the first fit may start from: warm_plan
     prune.json              (input, optional) the best's curve, to stop a trailing fit: prune
+    peak.json               (input, optional) stop the first fit past its lowest val loss: peak
     budget.json             (input, optional) limits on the model's size and pace: budget
     model.keras             the last trained model, when the script finished
     checkpoint/fit-N/       Keras BackupAndRestore state of the N-th fit (1-based)
@@ -53,6 +54,7 @@ from typing import Any
 from mutator.training import metrics as metric_rules
 from mutator.training.budget import OverBudgetError, TrialBudget, seconds_per_epoch
 from mutator.training.keras_hooks import FitRecord, KerasHooks
+from mutator.training.peak import PeakStop
 from mutator.training.prune import PrunePlan
 from mutator.training.trialio import one_line_error, write_json_atomically
 from mutator.training.warm_plan import StartRecord, WarmPlan
@@ -314,6 +316,7 @@ class TrialOutcome:
     seed_offset: int = 0
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
+    past_peak: dict[str, Any] | None = None  # the script as given, stopped past its peak (peak)
     validation_is_test: bool | None = None  # fit validated on the arrays evaluate tested on
     evaluated_examples: int | None = None  # how many examples the first evaluate tested on
     over_budget: dict[str, Any] | None = None  # the budget's breach (see budget)
@@ -372,6 +375,7 @@ def build_report(
         "seed_offset": outcome.seed_offset,
         "start": outcome.start or StartRecord().to_json(),
         "pruned": outcome.pruned,
+        "past_peak": outcome.past_peak,
         "validation_is_test": outcome.validation_is_test,
         "evaluated_examples": outcome.evaluated_examples,
         "script": str(options.script),
@@ -399,6 +403,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
             warm = WarmPlan.read(options.trial_dir)
             prune = PrunePlan.read(options.trial_dir)
             budget = TrialBudget.read(options.trial_dir)
+            peak = PeakStop.read(options.trial_dir)
             outcome.seed_offset = seed_offset()
             hooks = KerasHooks(
                 checkpoints,
@@ -407,6 +412,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
                 prune,
                 seed_offset=outcome.seed_offset,
                 budget=budget,
+                peak=peak,
             ).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
@@ -417,6 +423,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.fits, outcome.evaluations = hooks.fits, hooks.evaluations
         outcome.start = (hooks.start or StartRecord()).to_json()
         outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
+        outcome.past_peak = hooks.peaker.stopped if hooks.peaker is not None else None
         outcome.validation_is_test = hooks.validation_is_test
         outcome.evaluated_examples = hooks.evaluated_examples
         outcome.over_budget = _breach(hooks, outcome)

@@ -21,6 +21,8 @@ from typing import Any
 from mutator.training import metrics as metric_rules
 from mutator.training.budget import BudgetWatch, TrialBudget, charged, clocks, count_parameters
 from mutator.training.budget import callback_class as budget_callback_class
+from mutator.training.peak import PeakStop
+from mutator.training.peak import callback_class as peak_callback_class
 from mutator.training.prune import PrunePlan
 from mutator.training.prune import callback_class as prune_callback_class
 from mutator.training.trialio import one_line_error, write_json_atomically
@@ -275,6 +277,7 @@ class KerasHooks:
         prune: PrunePlan | None = None,
         seed_offset: int = 0,
         budget: TrialBudget | None = None,
+        peak: PeakStop | None = None,
     ) -> None:
         import keras
 
@@ -283,6 +286,8 @@ class KerasHooks:
         self.warm = warm
         self.prune = prune  # watches the first fit only, as the warm start applies to it
         self.pruner: Any = None
+        self.peak = peak  # the script as given: its first fit stops past its peak (`peak`)
+        self.peaker: Any = None
         # every fit is held to the budget (`budget`); the first breach stops the trial
         self.budget = BudgetWatch(budget) if budget is not None else None
         self.start: StartRecord | None = None  # what the first fit started from
@@ -361,6 +366,9 @@ class KerasHooks:
             if self.prune is not None and self.pruner is None:
                 self.pruner = prune_callback_class(self.keras)(self.prune)
                 pruner = [self.pruner]
+            if self.peak is not None and self.peaker is None:
+                self.peaker = peak_callback_class(self.keras)(self.peak)
+                pruner.append(self.peaker)
             budget = []
             if self.budget is not None and self._budget_callback is not None:
                 budget = [self._budget_callback(self.budget, record)]  # after the recorder
