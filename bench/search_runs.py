@@ -377,6 +377,8 @@ def ledger_step(record: dict[str, Any], run_dir: Path, name: str = FIXTURE.name)
         "rechecked": bool((record.get("noise") or {}).get("rechecked")),
         "status": record.get("status"),
         "start": record.get("start"),
+        # the script as given, stopped past its peak: its value is not the script's own
+        "past_peak": bool(record.get("past_peak")),
         "seconds": seconds,
         "finished": record.get("finished"),
         "epochs": trained,
@@ -420,13 +422,15 @@ def first_reached(path: list[dict[str, Any]], target: float, mode: str = "max") 
     """The index of the ledger line at which mutate had reached `target`.
 
     Only a from-scratch value counts, as it is what mutate stops on: a confirm, or a baseline or
-    accepted trial that trained cold. A ledger from a mutator without warm starts (no `start`,
+    accepted trial that trained cold to its last epoch (not a baseline stopped past its peak). A ledger from a mutator without warm starts (no `start`,
     no confirms) counts the first trial whose best_after reaches the target.
     """
     honest = any(s["decision"] == "confirm" or s["start"] is not None for s in path)
     for i, step in enumerate(path):
         from_scratch = step["decision"] == "confirm" or (
-            step["decision"] in ("baseline", "accepted") and step["start"] != "warm"
+            step["decision"] in ("baseline", "accepted")
+            and step["start"] != "warm"
+            and not step.get("past_peak")
         )
         if honest and not from_scratch:
             continue

@@ -124,6 +124,9 @@ def test_mutate_counts_a_loss_target_on_from_scratch_values_only():
     ]
     assert search_runs.first_reached(path, 48.0, "min") == 2
     assert search_runs.first_reached(path, 40.0, "min") is None
+    stopped = {"decision": "baseline", "start": "cold", "counts": 44.8, "past_peak": True}
+    cut = {"decision": "accepted", "start": "cold", "counts": 44.7}
+    assert search_runs.first_reached([stopped, cut], 48.0, "min") == 1  # not the stopped one
 
 
 def test_an_anchors_target_is_met_at_the_earliest_epoch_or_trial():

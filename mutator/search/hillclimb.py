@@ -1,6 +1,9 @@
 """The hill-climb (seed 002's tweaker.py, generalised), as a state machine rebuilt from the ledger.
 
-1. Train the script as pushed: the baseline is the best so far.
+1. Train the script as pushed: the baseline is the best so far. It (and its noise run) stops
+   once its validation loss has plainly turned up (`mutator.training.peak`; `peak_stop`): its
+   value is then an estimate (`state.STOPPED`), retrained to its last epoch before the search
+   ends on it, and a change that reaches the target from scratch is kept over it.
 2. Propose candidates on the best source, in rule order; up to `parallel` not yet refused are
    trained side by side, one round (the first candidate of each rule before a second of any),
    laid out by `plan.plan_round`: its docstring lists what comes first, and what waits when

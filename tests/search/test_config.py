@@ -48,6 +48,7 @@ SAMPLES: dict[str, Any] = {
     "prune": False,
     "prune_margin": 0.1,
     "prune_grace": 3,
+    "peak_stop": False,
     "worker": False,
     "worker_recycle": 5,
     "runner": "docker",

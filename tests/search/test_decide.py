@@ -159,3 +159,16 @@ def test_a_recheck_whose_own_run_reaches_the_target_is_kept_at_the_mean_of_its_r
     assert kept.noise["why"].startswith("inside the noise band, but at the target")
     short = round_of(state, [recheck], [0.845], target=0.85, noise_runs=1)[0]
     assert short.decision == "rejected"  # neither run at the target: the band decides
+
+
+def stopped_best(value: float) -> SearchState:
+    return SearchState(best_source="# best\n", best_id=1, best_value=value, best_estimate="stopped")
+
+
+def test_over_a_stopped_best_a_cold_change_at_the_target_is_kept_whatever_its_gain():
+    # the script as given read 0.96 where it was stopped; fewer epochs reach 0.955 from scratch
+    records = round_of(stopped_best(0.96), [candidate(2), candidate(3)], [0.955, 0.94], target=0.95)
+    assert [r.decision for r in records] == ["accepted", "rejected"]
+    assert records[0].best_after == 0.955
+    below = round_of(stopped_best(0.96), [candidate(2)], [0.94], target=0.95)
+    assert below[0].decision == "rejected"  # short of the target: held to the stopped value

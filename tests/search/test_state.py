@@ -56,3 +56,21 @@ def test_a_joint_change_is_no_near_miss_and_a_new_best_forgets_them_all():
     assert list(state.near) == [address_key(KERNEL)]
     fold(state, record(4, "accepted", 0.7, FILTERS))
     assert state.near == {}
+
+
+STOPPED_AT = {"key": "val_loss", "epoch": 25, "planned": 100, "best_epoch": 8}
+
+
+def test_a_baseline_stopped_past_its_peak_is_an_estimate_whose_runs_measure_it_alone():
+    state = fold(
+        SearchState(best_source="x = 1\n"),
+        record(1, "baseline", 0.90, sha256="base", past_peak=STOPPED_AT),
+        record(2, "noise", 0.80, sha256="base", seed_offset=1, past_peak=STOPPED_AT),
+    )
+    assert state.best_stopped and not state.best_confirmed and not state.best_warm
+    assert state.runs == {"base@stopped": {0: 0.90, 1: 0.80}}
+    assert state.noise_trials == 0  # the next best's noise is still to be measured
+    assert state.noise_band(2.0) is not None  # while it is the best, its stopped runs count
+    fold(state, record(3, "accepted", 0.96, FILTERS, sha256="cut"))
+    assert not state.best_stopped and state.best_confirmed
+    assert state.noise_band(2.0) is None  # the new best is measured by its own runs
