@@ -171,7 +171,14 @@ class SearchOutcome:
 
 
 def address_key(address: dict) -> str:
-    return json.dumps(address, sort_keys=True)
+    """A change's key (refused, beaten, near): its address as canonical JSON. A joint change
+    is the same change whichever part leads (epochs with a kernel, or the kernel with epochs:
+    the same script), so its parts are keyed as a set."""
+    also = address.get("also")
+    if not also:
+        return json.dumps(address, sort_keys=True)
+    own = {key: value for key, value in address.items() if key != "also"}
+    return json.dumps(sorted(json.dumps(part, sort_keys=True) for part in [own, *also]))
 
 
 def improves(value: float | None, best: float | None, mode: str, margin: float) -> bool:

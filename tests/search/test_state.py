@@ -74,3 +74,11 @@ def test_a_baseline_stopped_past_its_peak_is_an_estimate_whose_runs_measure_it_a
     fold(state, record(3, "accepted", 0.96, FILTERS, sha256="cut"))
     assert not state.best_stopped and state.best_confirmed
     assert state.noise_band(2.0) is None  # the new best is measured by its own runs
+
+
+def test_a_joint_change_is_one_key_whichever_part_leads():
+    epochs = {"rule": "more_epochs", "site": 0, "params": {"epochs": [12, 96]}}
+    kernel_first = {**KERNEL, "also": [epochs]}
+    epochs_first = {**epochs, "also": [KERNEL]}
+    assert address_key(kernel_first) == address_key(epochs_first)
+    assert address_key(kernel_first) != address_key(KERNEL) != address_key(epochs)
