@@ -20,8 +20,10 @@ The verdict is deliberately late, like Keras's own `EarlyStopping` with a patien
 the climb to the peak: at least `min_epochs` trained, the lowest validation loss at epoch `b`,
 at least `max(min_patience, b)` epochs since then, the last loss `rise` above the lowest, and
 as many epochs still to train as were trained (a stop that saves little is not worth a
-script's value that is not its own). A curve that is still falling, or wobbling on a plateau,
-is never stopped.
+script's value that is not its own). A fit that also reports a validation accuracy must
+not have bettered it for as long (a classifier's loss turns up as it grows over-confident,
+while its accuracy, which the search reads, may still climb). A curve that is still falling,
+or wobbling on a plateau, is never stopped.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mutator.training.trialio import write_json_atomically
 
 PEAK_FILE = "peak.json"
 WATCHED = "val_loss"  # the loss, not an accuracy: it turns when the model over-fits
+ACCURACY = ("val_accuracy", "val_acc")  # when the fit reports one, it must have stalled too
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,29 @@ class PeakStop:
         except (OSError, ValueError, TypeError):
             return None
 
-    def verdict(self, curve: Sequence[float | None], planned: int | None) -> dict[str, Any] | None:
+    def verdict(
+        self,
+        curve: Sequence[float | None],
+        planned: int | None,
+        accuracy: Sequence[float | None] = (),
+    ) -> dict[str, Any] | None:
         """{"epoch", "planned", "best_epoch", "value", "best", "key"} when a fit whose
         validation loss went `curve` (one value per epoch trained) over `planned` epochs
-        should stop now; None to go on."""
+        should stop now; None to go on. With a validation `accuracy` curve, it must have
+        stalled as long too: a classifier's loss rises as it grows over-confident while its
+        accuracy may still climb, and what the search reads is the accuracy."""
         trained = len(curve)
         if planned is None or trained < self.min_epochs or planned - trained < trained:
             return None
-        known = [(v, i) for i, v in enumerate(curve) if v is not None and math.isfinite(v)]
-        if not known or curve[-1] is None or not math.isfinite(curve[-1]):
+        if curve[-1] is None or not math.isfinite(curve[-1]):
             return None
-        lowest, index = min(known)
-        best_epoch = index + 1
-        if lowest <= 0 or trained - best_epoch < max(self.min_patience, best_epoch):
+        found = _stalled(curve, -1, self.min_patience)
+        if found is None:
             return None
-        if curve[-1] < lowest * (1 + self.rise):
+        lowest, best_epoch = found
+        if lowest <= 0 or curve[-1] < lowest * (1 + self.rise):
+            return None
+        if any(v is not None for v in accuracy) and _stalled(accuracy, 1, self.min_patience) is None:
             return None
         return {
             "key": WATCHED,
@@ -81,6 +92,20 @@ class PeakStop:
             "value": float(curve[-1]),
             "best": float(lowest),
         }
+
+
+def _stalled(curve: Sequence[float | None], sign: int, patience: int) -> tuple[float, int] | None:
+    """(the curve's best value, its epoch from 1) when it came at least `max(patience, that
+    epoch)` epochs ago (the first of equal values: a tie is no improvement); else None.
+    `sign` is 1 where higher is better, -1 where lower is."""
+    known = [(sign * v, -i) for i, v in enumerate(curve) if v is not None and math.isfinite(v)]
+    if not known:
+        return None
+    best, index = max(known)
+    epoch = -index + 1
+    if len(curve) - epoch < max(patience, epoch):
+        return None
+    return sign * best, epoch
 
 
 def line(stopped: dict[str, Any]) -> str:
@@ -99,6 +124,7 @@ def callback_class(keras: Any) -> type:
             super().__init__()
             self.plan = plan
             self.curve: list[float | None] = []
+            self.accuracy: list[float | None] = []
             self.planned: int | None = None
             self.stopped: dict[str, Any] | None = None
 
@@ -108,11 +134,14 @@ def callback_class(keras: Any) -> type:
                 self.planned = total - epoch if isinstance(total, int) else None
 
         def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(WATCHED)
+            logs = logs or {}
+            value = logs.get(WATCHED)
             self.curve.append(None if value is None else float(value))
+            accuracy = next((logs[k] for k in ACCURACY if logs.get(k) is not None), None)
+            self.accuracy.append(None if accuracy is None else float(accuracy))
             if self.stopped is not None:
                 return
-            verdict = self.plan.verdict(self.curve, self.planned)
+            verdict = self.plan.verdict(self.curve, self.planned, self.accuracy)
             if verdict is not None:
                 self.stopped = verdict
                 self.model.stop_training = True

@@ -49,6 +49,15 @@ def test_a_falling_curve_a_plateau_and_a_missing_loss_never_stop():
     assert plan.verdict([*OVER_FITTING[:11], float("nan")], planned=100) is None
 
 
+def test_a_classifier_whose_accuracy_still_climbs_goes_on_though_its_loss_turned_up():
+    plan = PeakStop(min_epochs=6, min_patience=5, rise=0.10)
+    climbing = [0.5, 0.6, 0.7, 0.75, 0.76, 0.77, 0.78, 0.79, 0.80]  # over-confident, better
+    stalled = [0.5, 0.6, 0.7, 0.80, 0.79, 0.80, 0.78, 0.77, 0.79]  # best (0.80) at epoch 4
+    assert plan.verdict(OVER_FITTING[:9], planned=100, accuracy=climbing) is None
+    assert plan.verdict(OVER_FITTING[:9], planned=100, accuracy=stalled)["epoch"] == 9
+    assert plan.verdict(OVER_FITTING[:9], planned=100, accuracy=[None] * 9) is not None
+
+
 def test_the_patience_grows_with_the_epochs_the_curve_took_to_its_lowest_point():
     plan = PeakStop(min_epochs=10, min_patience=5, rise=0.10)
     slow = [10.0 - i for i in range(9)] + [2.5] * 8  # lowest (2.0) at epoch 9, +25% after
