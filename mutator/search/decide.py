@@ -19,7 +19,7 @@ from mutator.search import noise
 from mutator.search.config import TuneSettings
 from mutator.search.ledger import TrialRecord, sha256
 from mutator.search.rounds import FinishedTrial
-from mutator.search.state import Recheck, SearchState, improves, reached
+from mutator.search.state import AT_STOPPED, Recheck, SearchState, improves, reached
 from mutator.training.runner import TrialResult
 from mutator.training.warm_plan import WarmPlan
 
@@ -88,7 +88,8 @@ def decide(
     best = _honest_best(state, planned, values)
     sign = 1 if state.mode == "max" else -1
     judged = [_judged_value(item, values[i]) for i, item in enumerate(planned)]
-    band = _band(state, planned, values, settings)
+    stopped = [bool((o.result.metrics or {}).get("past_peak")) for o in outcomes]
+    band = _band(state, planned, values, stopped, settings)
     verdicts = [
         noise.verdict(
             _gain(v, best, sign),
@@ -230,18 +231,20 @@ def _band(
     state: SearchState,
     planned: Sequence[Planned],
     values: Sequence[float | None],
+    stopped: Sequence[bool],
     settings: TuneSettings,
 ) -> noise.NoiseBand | None:
-    """The noise band the round is judged by, with this round's own noise runs counted."""
+    """The noise band the round is judged by, with this round's own noise runs counted
+    (`stopped`: each trial's run was stopped past its peak)."""
     if settings.noise.runs == 0:
         return None
     runs = {sha: dict(by_offset) for sha, by_offset in state.runs.items()}
-    for item, value in zip(planned, values, strict=True):
-        if item.kind in ("noise", "recheck") and value is not None and not state.best_stopped:
-            sha = item.replay.sha256 if item.replay is not None else sha256(item.source)
-            runs.setdefault(sha, {})[item.seed_offset] = value
-        if item.kind == "baseline" and value is not None:
-            runs.setdefault(sha256(item.source), {})[0] = value
+    for item, value, past_peak in zip(planned, values, stopped, strict=True):
+        if item.kind not in ("noise", "recheck", "baseline") or value is None:
+            continue
+        sha = item.replay.sha256 if item.replay is not None else sha256(item.source)
+        # a run stopped past its peak measures that script stopped, as `state._count_run` keeps it
+        runs.setdefault(sha + AT_STOPPED if past_peak else sha, {})[item.seed_offset] = value
     return state.noise_band(settings.noise.multiple, runs)
 
 

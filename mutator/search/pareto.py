@@ -43,12 +43,12 @@ def points(
     records: Sequence[TrialRecord], cost: Callable[[TrialRecord], float | None]
 ) -> list[Point]:
     """Every trial with a metric and a cost: trained to its end (not pruned, not stopped by a
-    budget), so its metric is what its script reaches."""
+    budget or past its peak), so its metric is what its script reaches."""
     found = []
     for record in records:
         amount = cost(record)
         counted = record.status == "ok" and record.value is not None and amount is not None
-        if counted and not record.pruned:
+        if counted and not record.pruned and not record.past_peak:
             found.append(Point(record, amount, float(record.value)))  # type: ignore[arg-type]
     return found
 

@@ -166,7 +166,11 @@ def _start(record: TrialRecord) -> str:
 
 
 def _metric(record: TrialRecord) -> str:
-    return f"{record.value:.4f}" if record.value is not None else html.escape(record.status)
+    if record.value is None:
+        return html.escape(record.status)
+    stopped = record.past_peak
+    at = f" (stopped at epoch {stopped['epoch']} of {stopped['planned']})" if stopped else ""
+    return f"{record.value:.4f}{at}"
 
 
 def _diff_html(diff: str) -> str:

@@ -82,7 +82,8 @@ class PeakStop:
         lowest, best_epoch = found
         if lowest <= 0 or curve[-1] < lowest * (1 + self.rise):
             return None
-        if any(v is not None for v in accuracy) and _stalled(accuracy, 1, self.min_patience) is None:
+        climbing = _stalled(accuracy, 1, self.min_patience) is None
+        if any(v is not None for v in accuracy) and climbing:
             return None
         return {
             "key": WATCHED,

@@ -172,3 +172,10 @@ def test_over_a_stopped_best_a_cold_change_at_the_target_is_kept_whatever_its_ga
     assert records[0].best_after == 0.955
     below = round_of(stopped_best(0.96), [candidate(2)], [0.94], target=0.95)
     assert below[0].decision == "rejected"  # short of the target: held to the stopped value
+
+
+def test_over_a_stopped_best_its_stopped_runs_are_the_band_a_gain_short_of_the_target_meets():
+    state = stopped_best(0.50)
+    state.runs = {"base@stopped": {0: 0.50, 1: 0.52, 2: 0.48}}  # sd 0.02, as measured stopped
+    (record,) = round_of(state, [candidate(2)], [0.56], target=0.95, noise_runs=2)
+    assert record.decision == "rejected" and record.noise["verdict"] == "recheck"

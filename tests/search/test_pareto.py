@@ -56,6 +56,7 @@ def test_pruned_and_uncounted_trials_are_left_out():
         _record(1, 0.9, 1000),
         _record(2, 0.99, 10, pruned={"epoch": 2, "value": 0.5, "reference": 0.8}),
         _record(3, 0.99, None),
+        _record(4, 0.95, 500, past_peak={"epoch": 25, "planned": 100}),  # not its script's
     ]
     assert [p.record.id for p in pareto.points(records, pareto.parameters)] == [1]
 
