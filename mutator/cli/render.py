@@ -219,6 +219,8 @@ def history_table(records: Sequence[TrialRecord]) -> None:
         metric = f"{r.value:.4f}" if r.value is not None else r.status
         if r.start == "warm":
             metric += " warm"  # an estimate: trained from its parent's weights
+        if r.past_peak:  # the script as given, stopped: not its own value
+            metric += f" @{r.past_peak['epoch']}/{r.past_peak['planned']}"
         best = f"{r.best_after:.4f}" if r.best_after is not None else ""
         cells = [str(r.id), r.rules_label or "-", r.description, metric, r.decision, best]
         cells.append(f"{r.seconds:.1f}")

@@ -275,3 +275,20 @@ def test_history_shows_each_trials_size_and_pace_and_sorts_by_them(
     assert by_pace == ["4", "1", "2", "5", "3"]
     code, _, err = run(capsys, "history", str(script), "--sort", "speed")
     assert code == 2 and "invalid choice: 'speed'" in err
+
+
+def test_history_marks_a_baseline_stopped_past_its_peak(capsys, script, monkeypatch):
+    import dataclasses
+
+    from mutator.search.ledger import Ledger
+
+    monkeypatch.setenv("COLUMNS", "200")
+    ledger = Ledger(script.parent / ".mutator" / script.stem)
+    ledger.root.mkdir(parents=True)
+    stopped = {"key": "val_loss", "epoch": 25, "planned": 100, "best_epoch": 8}
+    ledger.append(dataclasses.replace(trial(1, 1_200, 0.5), past_peak=stopped))
+    ledger.append(trial(2, 1_200, 0.5))
+    code, out, _ = run(capsys, "history", str(script))
+    assert code == 0
+    metrics = [line.split("│")[4].strip() for line in out.splitlines() if line.count("│") > 8]
+    assert metrics == ["0.9000 @25/100", "0.9000"]
