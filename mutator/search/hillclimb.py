@@ -75,6 +75,7 @@ from mutator.search.starts import (
     budget_for,
     guess_budget,
     over_budget_note,
+    place_inputs,
     prune_plan,
     trial_spec,
     warm_plan,
@@ -90,10 +91,8 @@ from mutator.search.state import (
     reached,
 )
 from mutator.training import budget as trial_budget
-from mutator.training.peak import PEAK_FILE, PeakStop
-from mutator.training.prune import PRUNE_FILE
+from mutator.training.peak import PeakStop
 from mutator.training.runner import Runner, TrialResult
-from mutator.training.warm_plan import WARM_FILE
 from rules import Rule
 
 __all__ = [
@@ -589,20 +588,13 @@ class HillClimb:
             resumed = (folder / self.script.name).exists()
             meta = {"id": item.id, "parent": state.best_id, "round": round_number, **item.address}
             folder = self.ledger.prepare_trial(item.id, self.script.name, item.source, meta)
-            if item.warm is not None:
-                item.warm.write(folder)
-            else:
-                (folder / WARM_FILE).unlink(missing_ok=True)
-            pruning = prune_plan(state, self.settings) if item.kind == "candidate" else None
-            if pruning is not None:
-                pruning.write(folder)
-            else:
-                (folder / PRUNE_FILE).unlink(missing_ok=True)
-            trial_budget.place(folder, self._budget_of(item, budget, state))
-            if self._stops_past_peak(item, state):
-                PeakStop().write(folder)
-            else:
-                (folder / PEAK_FILE).unlink(missing_ok=True)
+            place_inputs(
+                folder,
+                warm=item.warm,
+                prune=prune_plan(state, self.settings) if item.kind == "candidate" else None,
+                budget=self._budget_of(item, budget, state),
+                peak=PeakStop() if self._stops_past_peak(item, state) else None,
+            )
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
                 trial_spec(

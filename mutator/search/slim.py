@@ -47,13 +47,10 @@ from mutator.search.slim_state import (
     Step,
     next_step,
 )
-from mutator.search.starts import trial_spec
+from mutator.search.starts import place_inputs, trial_spec
 from mutator.search.state import address_key
-from mutator.training import budget as trial_budget
 from mutator.training.budget import TrialBudget
-from mutator.training.prune import PRUNE_FILE
 from mutator.training.runner import Runner, TrialResult
-from mutator.training.warm_plan import WARM_FILE
 from rules import SHRINK_ORDER, Rule, rule_class
 
 # A trade (a smaller model trained longer) may take the epochs up to this many times those of
@@ -306,10 +303,8 @@ class Slim:
             resumed = (folder / self.script.name).exists()
             meta = {"id": trial.id, "parent": state.best_id, "round": wave, **trial.address}
             folder = self.ledger.prepare_trial(trial.id, self.script.name, trial.source, meta)
-            for stale in (WARM_FILE, PRUNE_FILE):
-                (folder / stale).unlink(missing_ok=True)
             sizing = trial.kind == "size"  # a budget of 0: built, counted, stopped, no epoch
-            trial_budget.place(folder, TrialBudget(max_params=0) if sizing else None)
+            place_inputs(folder, budget=TrialBudget(max_params=0) if sizing else None)
             if not sizing:
                 self.reporter.trial_started(trial.id, trial.description, resumed)
             specs.append(

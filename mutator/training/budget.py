@@ -138,14 +138,6 @@ class TrialBudget:
         return Breach(FIT_SECONDS, round(seconds * epochs, 3), limit, how)
 
 
-def place(trial_dir: Path, budget: TrialBudget | None) -> None:
-    """The trial's budget.json: written, or a stale one (an earlier run's) removed."""
-    if budget is not None:
-        budget.write(trial_dir)
-    else:
-        (trial_dir / BUDGET_FILE).unlink(missing_ok=True)
-
-
 def clocks() -> tuple[float, float]:
     """Now, by the wall and by the process's CPU time (all its threads)."""
     return time.perf_counter(), time.process_time()

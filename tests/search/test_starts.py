@@ -1,12 +1,15 @@
-"""What a trial is given besides its script: the curve it must keep up with."""
+"""What a trial is given besides its script: the curve it must keep up with, its input files."""
 
 from __future__ import annotations
 
 import pytest
 
 from mutator.search.config import TuneSettings
-from mutator.search.starts import prune_plan, unsound_parent
-from mutator.search.state import SearchState
+from mutator.search.starts import place_inputs, prune_plan, unsound_parent
+from mutator.search.state import STOPPED, SearchState
+from mutator.training.budget import TrialBudget
+from mutator.training.peak import PeakStop
+from mutator.training.prune import PrunePlan
 
 
 def best_with_curve(runs: dict[str, dict[int, float]]) -> SearchState:
@@ -87,3 +90,22 @@ def test_a_validation_loss_is_watched_relative_to_its_value():
     )
     plan = prune_plan(regression, TuneSettings.of(noise_runs=1, prune_margin=0.05))
     assert plan is not None and plan.relative and plan.margin == 0.05
+
+
+def test_a_trial_folder_holds_the_inputs_given_and_none_left_from_an_earlier_run(tmp_path):
+    place_inputs(
+        tmp_path,
+        prune=PrunePlan("val_loss", "min", (1.0,)),
+        budget=TrialBudget(max_params=10),
+        peak=PeakStop(),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.json", "peak.json", "prune.json"]
+    assert PeakStop.read(tmp_path) == PeakStop() and TrialBudget.read(tmp_path).max_params == 10
+    place_inputs(tmp_path, budget=TrialBudget(max_params=0))  # the folder reused, resumed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.json"]
+
+
+def test_the_children_of_a_baseline_stopped_past_its_peak_start_from_scratch():
+    state = best_with_curve({})
+    state.best_estimate = STOPPED
+    assert "stopped past its peak" in unsound_parent(state, TuneSettings.of())

@@ -14,7 +14,6 @@ from mutator.training.budget import (
     PaceEstimate,
     TrialBudget,
     charged,
-    place,
     seconds_per_epoch,
 )
 from mutator.training.keras_hooks import FitRecord
@@ -23,10 +22,10 @@ from mutator.training.runner import HARNESS_STATUSES, TrialSpec, read_result
 
 def test_the_budget_travels_in_the_trial_folder(tmp_path):
     budget = TrialBudget(max_params=100_000, max_epoch_seconds=2.5)
-    place(tmp_path, budget)
+    budget.write(tmp_path)
     assert TrialBudget.read(tmp_path) == budget
-    place(tmp_path, None)  # a trial without one: a stale file must not hold it
-    assert not (tmp_path / BUDGET_FILE).exists() and TrialBudget.read(tmp_path) is None
+    (tmp_path / BUDGET_FILE).unlink()  # a trial without one (`starts.place_inputs`)
+    assert TrialBudget.read(tmp_path) is None
     (tmp_path / BUDGET_FILE).write_text("{not json")
     assert TrialBudget.read(tmp_path) is None
 
