@@ -81,7 +81,6 @@ from mutator.search.starts import (
     warm_plan,
 )
 from mutator.search.state import (
-    AT_STOPPED,
     SearchOutcome,
     SearchState,
     absorb,
@@ -263,8 +262,8 @@ class HillClimb:
         (one trial at a time) and nothing has measured it yet; a gain then needs a band."""
         if self.parallel != 1 or self.settings.noise.runs == 0:
             return False
-        if state.best_stopped:  # measured by its own stopped runs: the baseline's and one more
-            return len(state.runs.get(sha256(state.best_source) + AT_STOPPED, {})) < 2
+        if state.best_stopped:  # one run with its seeds moved, stopped or not: the next best's
+            return state.last_offset == 0  # noise is measured once it is confirmed
         return state.noise_trials == 0
 
     def _stop_reason(self, state: SearchState) -> str | None:

@@ -223,8 +223,10 @@ def absorb(
     state.rounds += 1
     state.seconds += max((r.seconds for r in records), default=0.0)
     state.recheck = None  # a recheck is planned for the very next round only
+    baseline = next((r for r in records if r.decision == "baseline"), None)
+    stopped = bool(baseline.past_peak) if baseline is not None else state.best_stopped
     for record in records:
-        _count_run(state, record)
+        _count_run(state, record, stopped)
     before, sign = state.best_value, 1 if state.mode == "max" else -1
     first_level = steps.initial_level(gap(state, target))  # as _candidates proposed it
     for record in records:
@@ -323,13 +325,15 @@ def _note_near(state: SearchState, record: TrialRecord) -> None:
     state.near[key] = NearMiss(record.rule, key, step, float(note["gain"]))
 
 
-def _count_run(state: SearchState, record: TrialRecord) -> None:
-    """A from-scratch value joins its script's runs; a noise trial is counted."""
+def _count_run(state: SearchState, record: TrialRecord, stopped: bool) -> None:
+    """A from-scratch value joins its script's runs; a noise trial is counted, unless it or
+    the best it measured (`stopped`) was stopped past its peak: that noise is the next best's
+    to measure."""
     state.last_offset = max(state.last_offset, record.seed_offset)
     if record.examples:
         state.examples = record.examples
-    if record.decision == "noise" and not record.past_peak:
-        state.noise_trials += 1  # a stopped one measured the stopped script: the next best's
+    if record.decision == "noise" and not record.past_peak and not stopped:
+        state.noise_trials += 1
     if from_scratch(record):
         state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)
     elif record.past_peak and record.status == "ok" and record.value is not None:

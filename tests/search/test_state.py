@@ -82,3 +82,19 @@ def test_a_joint_change_is_one_key_whichever_part_leads():
     epochs_first = {**epochs, "also": [KERNEL]}
     assert address_key(kernel_first) == address_key(epochs_first)
     assert address_key(kernel_first) != address_key(KERNEL) != address_key(epochs)
+
+
+def test_a_noise_run_counts_only_beside_a_baseline_stopped_alike():
+    for base_stop, noise_stop in ((STOPPED_AT, None), (None, STOPPED_AT)):
+        state = fold(
+            SearchState(best_source="x = 1\n"),
+            record(1, "baseline", 0.90, sha256="base", past_peak=base_stop),
+            record(2, "noise", 0.80, sha256="base", seed_offset=1, past_peak=noise_stop),
+        )
+        assert state.noise_trials == 0 and state.noise_band(2.0) is None  # no pair
+    both_whole = fold(
+        SearchState(best_source="x = 1\n"),
+        record(1, "baseline", 0.90, sha256="base"),
+        record(2, "noise", 0.80, sha256="base", seed_offset=1),
+    )
+    assert both_whole.noise_trials == 1 and both_whole.noise_band(2.0) is not None
