@@ -422,8 +422,9 @@ def first_reached(path: list[dict[str, Any]], target: float, mode: str = "max") 
     """The index of the ledger line at which mutate had reached `target`.
 
     Only a from-scratch value counts, as it is what mutate stops on: a confirm, or a baseline or
-    accepted trial that trained cold to its last epoch (not a baseline stopped past its peak). A ledger from a mutator without warm starts (no `start`,
-    no confirms) counts the first trial whose best_after reaches the target.
+    accepted trial that trained cold to its last epoch (not a baseline stopped past its peak).
+    A ledger from a mutator without warm starts (no `start`, no confirms) counts the first
+    trial whose best_after reaches the target.
     """
     honest = any(s["decision"] == "confirm" or s["start"] is not None for s in path)
     for i, step in enumerate(path):

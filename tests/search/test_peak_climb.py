@@ -41,7 +41,8 @@ class OverFittingRunner:
         stops = (spec.trial_dir / PEAK_FILE).exists() and epochs > 2 * STOP_AT
         trained = STOP_AT if stops else epochs
         self.trained.append((epochs, stops))
-        curve = [3.0 - 0.2 * min(e, LOWEST_AT) + 0.05 * max(0, e - LOWEST_AT) for e in range(1, trained + 1)]
+        done = range(1, trained + 1)
+        curve = [3.0 - 0.2 * min(e, LOWEST_AT) + 0.05 * max(0, e - LOWEST_AT) for e in done]
         falling = [2.0 / e for e in range(1, trained + 1)]  # it learns its training data
         value = round(0.96 - 0.002 * max(0, trained - LOWEST_AT), 4)
         metrics = {
