@@ -19,7 +19,7 @@ from mutator.search import noise
 from mutator.search.config import TuneSettings
 from mutator.search.ledger import TrialRecord, sha256
 from mutator.search.rounds import FinishedTrial
-from mutator.search.state import AT_STOPPED, Recheck, SearchState, improves, reached
+from mutator.search.state import Recheck, SearchState, improves, reached, runs_key
 from mutator.training.runner import TrialResult
 from mutator.training.warm_plan import WarmPlan
 
@@ -243,8 +243,7 @@ def _band(
         if item.kind not in ("noise", "recheck", "baseline") or value is None:
             continue
         sha = item.replay.sha256 if item.replay is not None else sha256(item.source)
-        # a run stopped past its peak measures that script stopped, as `state._count_run` keeps it
-        runs.setdefault(sha + AT_STOPPED if past_peak else sha, {})[item.seed_offset] = value
+        runs.setdefault(runs_key(sha, past_peak), {})[item.seed_offset] = value
     return state.noise_band(settings.noise.multiple, runs)
 
 

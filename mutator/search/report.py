@@ -11,6 +11,7 @@ from pathlib import Path
 from mutator.engine.source import write_atomically
 from mutator.search import pareto
 from mutator.search.ledger import TrialRecord, final_best
+from mutator.training import peak
 
 CHART = "metrics.png"
 REPORT = "report.html"
@@ -168,8 +169,7 @@ def _start(record: TrialRecord) -> str:
 def _metric(record: TrialRecord) -> str:
     if record.value is None:
         return html.escape(record.status)
-    stopped = record.past_peak
-    at = f" (stopped at epoch {stopped['epoch']} of {stopped['planned']})" if stopped else ""
+    at = f" ({peak.where(record.past_peak)})" if record.past_peak else ""
     return f"{record.value:.4f}{at}"
 
 

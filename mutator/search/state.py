@@ -24,6 +24,12 @@ STOPPED = "stopped"
 AT_STOPPED = f"@{STOPPED}"  # a stopped run's key in `SearchState.runs`: its sha, then this
 
 
+def runs_key(sha: str, past_peak: bool) -> str:
+    """Where a run's value is kept in `SearchState.runs`: under its script's sha, or, for a
+    run stopped past its peak, apart (it measures that script stopped, not as written)."""
+    return sha + AT_STOPPED if past_peak else sha
+
+
 @dataclass
 class SearchState:
     """What the search knows, derived entirely from the ledger and the trial folders."""
@@ -337,8 +343,7 @@ def _count_run(state: SearchState, record: TrialRecord, stopped: bool) -> None:
     if from_scratch(record):
         state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)
     elif record.past_peak and record.status == "ok" and record.value is not None:
-        # not the script's own value: the noise of the script stopped, while it is the best
-        key = record.sha256 + AT_STOPPED
+        key = runs_key(record.sha256, past_peak=True)  # counts while the stopped one is best
         state.runs.setdefault(key, {})[record.seed_offset] = float(record.value)
 
 

@@ -11,6 +11,7 @@ from mutator.search.hillclimb import HillClimb, Reporter, SearchOutcome
 from mutator.search.ledger import Ledger, final_spread, sha256
 from mutator.search.report import write_report
 from mutator.search.selection import selection_lines
+from mutator.training import peak
 from mutator.training.runner import Runner
 
 REASONS = {
@@ -145,8 +146,7 @@ def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     baseline, best = outcome.baseline, outcome.best
     before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
     if baseline is not None and baseline.past_peak:
-        stopped = baseline.past_peak
-        before += f" (stopped at epoch {stopped['epoch']} of {stopped['planned']})"
+        before += f" ({peak.where(baseline.past_peak)})"
     after = f"{best.value:.4f}" if best and best.value is not None else "n/a"
     if outcome.state.best_stopped:
         after += " (the script stopped past its peak: not trained to its last epoch)"

@@ -109,11 +109,16 @@ def _stalled(curve: Sequence[float | None], sign: int, patience: int) -> tuple[f
     return sign * best, epoch
 
 
+def where(stopped: dict[str, Any]) -> str:
+    """`stopped at epoch 25 of 100`: the summary's and the report's words for a stop."""
+    return f"stopped at epoch {stopped['epoch']} of {stopped['planned']}"
+
+
 def line(stopped: dict[str, Any]) -> str:
     """How a stop reads in the trial's log and the search's progress."""
     return (
-        f"stopped at epoch {stopped['epoch']} of {stopped['planned']}: {stopped['key']} "
-        f"{stopped['value']:.4g}, up from {stopped['best']:.4g} at epoch {stopped['best_epoch']}"
+        f"{where(stopped)}: {stopped['key']} {stopped['value']:.4g}, "
+        f"up from {stopped['best']:.4g} at epoch {stopped['best_epoch']}"
     )
 
 
