@@ -20,7 +20,7 @@ all the searches mutate is compared with):
     old-rules` runs it again with `--rule` restricted to the six rules that existed before
     issue 26 (more_filters, larger_kernel, add_conv_block, add_dense, more_epochs,
     add_dropout): what the old vocabulary reaches. bench_search.py's fast-trial variants
-    (no-warm-start, ...), no-join, no-guess-cap and no-peak-stop are accepted too;
+    (no-warm-start, ...), no-join, no-guess-cap, no-peak-stop and no-target-stop are accepted too;
   - KerasTuner RandomSearch, Hyperband and BayesianOptimization over the task's space
     (bench/suite/spaces.py), RandomSearch and Bayesian capped at N trials like mutate, the test
     set evaluated at the end of every epoch: a target's time is the end of the epoch that met it,

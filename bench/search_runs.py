@@ -50,6 +50,7 @@ VARIANTS = {
     "no-join": ("--no-join",),  # near misses never joined into one change
     "no-guess-cap": ("--no-guess-cap",),  # a candidate may cost more than the search so far
     "no-peak-stop": ("--no-peak-stop",),  # the script as given trains to its last epoch
+    "no-target-stop": ("--no-target-stop",),  # a change trains past the epoch at the target
     "no-noise": ("--noise-runs", "0"),  # every gain over min_improvement kept, as before issue 27
 }
 # The rules that existed before the learning-rate, width, batch and normalisation rules (issue 26):

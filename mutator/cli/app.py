@@ -195,6 +195,13 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         const=False,
         help="train the script as given to its last epoch, even past its lowest val loss",
     )
+    fast.add_argument(
+        "--no-target-stop",
+        dest="target_stop",
+        action="store_const",
+        const=False,
+        help="train every change to its last epoch, even past the one that met the target",
+    )
     _where_flags(tune, fast)
     tracking = tune.add_argument_group("tracking (pip install 'mutator[mlflow]')")
     tracking.add_argument(

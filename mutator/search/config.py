@@ -98,6 +98,9 @@ class FastTrialSettings:
     # The baseline and its noise run stop once their validation loss has plainly passed its
     # lowest point (`mutator.training.peak`): an over-fitting script's last epochs only cost.
     peak_stop: bool = True
+    # A change trained from scratch stops at the epoch its evaluate reaches the target, and the
+    # script keeps that many epochs (`mutator.training.at_target`, `mutator.search.target_cut`).
+    target_stop: bool = True
     worker: bool = True  # fork trials from a process that imported TensorFlow once
     worker_recycle: int = 50  # trials one worker serves before a fresh one replaces it
 
@@ -213,6 +216,7 @@ FLAT_KEYS: dict[str, tuple[str, str]] = {
     "prune_margin": ("fast", "prune_margin"),
     "prune_grace": ("fast", "prune_grace"),
     "peak_stop": ("fast", "peak_stop"),
+    "target_stop": ("fast", "target_stop"),
     "worker": ("fast", "worker"),
     "worker_recycle": ("fast", "worker_recycle"),
     "runner": ("runner", "name"),

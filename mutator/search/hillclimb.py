@@ -37,7 +37,8 @@
    retrained from scratch once (a `confirm` trial, which the trial budget does not count): that
    number is what counts. If it falls short of the target, the climb goes on from it. A child
    of a parent that trained fast (`warm_after`) trains cold: it costs about what a warm one
-   does, needs no confirm, and one that reaches the target ends its round at once.
+   does, needs no confirm, and one that reaches the target ends its round at once: at the
+   epoch it met the target, whose count its script then keeps (`target_cut`, `target_stop`).
    With noise measured (`noise_runs`, `mutator.search.noise`), the best's script also trains
    with its seeds moved on cores a round leaves free, a gain must clear the measured band, and
    one inside it is trained again with another seed (a recheck) before it counts.
@@ -57,7 +58,7 @@ from typing import Protocol
 from mutator import api
 from mutator.engine.candidate import Candidate
 from mutator.errors import MutatorError
-from mutator.search import plan, steps
+from mutator.search import plan, steps, target_cut
 from mutator.search.config import TuneSettings, parallel_trials
 from mutator.search.decide import Planned, decide, now
 from mutator.search.diagnosis import (
@@ -89,6 +90,7 @@ from mutator.search.state import (
     improves,
     reached,
 )
+from mutator.training import at_target
 from mutator.training import budget as trial_budget
 from mutator.training.peak import PeakStop
 from mutator.training.runner import Runner, TrialResult
@@ -593,6 +595,9 @@ class HillClimb:
                 prune=prune_plan(state, self.settings) if item.kind == "candidate" else None,
                 budget=self._budget_of(item, budget, state),
                 peak=PeakStop() if self._stops_past_peak(item, state) else None,
+                target=target_cut.stop_for(
+                    item, self.settings, state.mode, self.script, self.model_name
+                ),
             )
             self.reporter.trial_started(item.id, item.description, resumed)
             specs.append(
@@ -627,6 +632,22 @@ class HillClimb:
         outcomes, _ = run_round(
             self.runner, specs, self.settings.budget.retries, self.reporter.message, settles
         )
+        planned = [  # a change stopped at the target keeps the epochs it trained
+            target_cut.cut(
+                item,
+                outcome.result.metrics,
+                state.best_source,
+                self.script,
+                self.ledger.trial_dir(item.id),
+                self.model_name,
+            )
+            for item, outcome in zip(planned, outcomes, strict=True)
+        ]
+        for item, outcome in zip(planned, outcomes, strict=True):
+            if (stopped := (outcome.result.metrics or {}).get("at_target")) is not None:
+                self.reporter.message(
+                    f"trial {item.id}: {at_target.line(stopped)}; its script keeps those epochs"
+                )
         records = decide(state, planned, outcomes, starts, round_number, self.settings)
         for record in records:
             self.ledger.append(record)

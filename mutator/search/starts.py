@@ -2,8 +2,9 @@
 what its model may cost, and how it runs (its share of the cores, its timeout, its seed).
 
 The search writes the first three into the trial folder (`warm.json`, `prune.json`,
-`budget.json`, and `peak.json` for the script as given: `place_inputs`), where the harness
-finds them under any runner; the rest becomes the runner's `TrialSpec`.
+`budget.json`, `peak.json` for the script as given, `target.json` for a change trained from
+scratch: `place_inputs`), where the harness finds them under any runner; the rest becomes the
+runner's `TrialSpec`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mutator.search.config import BudgetSettings, TuneSettings, cores
 from mutator.search.diagnosis import DIVERGING, OVER_FITTING, diagnose
 from mutator.search.ledger import Ledger, trial_metrics
 from mutator.search.state import SearchState
+from mutator.training.at_target import TARGET_FILE, TargetStop
 from mutator.training.budget import BUDGET_FILE, TrialBudget
 from mutator.training.peak import PEAK_FILE, PeakStop
 from mutator.training.prune import PRUNE_FILE, PrunePlan, watched_key
@@ -30,10 +32,17 @@ def place_inputs(
     prune: PrunePlan | None = None,
     budget: TrialBudget | None = None,
     peak: PeakStop | None = None,
+    target: TargetStop | None = None,
 ) -> None:
     """The trial folder's input files: each one given is written, each other one removed (a
     resumed or reused folder may hold an earlier run's, which must not steer this one)."""
-    given = ((warm, WARM_FILE), (prune, PRUNE_FILE), (budget, BUDGET_FILE), (peak, PEAK_FILE))
+    given = (
+        (warm, WARM_FILE),
+        (prune, PRUNE_FILE),
+        (budget, BUDGET_FILE),
+        (peak, PEAK_FILE),
+        (target, TARGET_FILE),
+    )
     for plan, name in given:
         if plan is not None:
             plan.write(folder)

@@ -25,6 +25,7 @@ Layout of a trial dir, as far as the harness is concerned:
     warm.json               (input, optional) what the first fit may start from: warm_plan
     prune.json              (input, optional) the best's curve, to stop a trailing fit: prune
     peak.json               (input, optional) stop the first fit past its lowest val loss: peak
+    target.json             (input, optional) stop the first fit at the target: at_target
     budget.json             (input, optional) limits on the model's size and pace: budget
     model.keras             the last trained model, when the script finished
     checkpoint/fit-N/       Keras BackupAndRestore state of the N-th fit (1-based)
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from mutator.training import metrics as metric_rules
+from mutator.training.at_target import TargetWatch
 from mutator.training.budget import OverBudgetError, TrialBudget, seconds_per_epoch
 from mutator.training.keras_hooks import FitRecord, KerasHooks
 from mutator.training.peak import PeakStop
@@ -317,6 +319,7 @@ class TrialOutcome:
     start: dict[str, Any] | None = None  # warm or cold, and why (see warm_plan)
     pruned: dict[str, Any] | None = None  # stopped early as hopeless (see prune)
     past_peak: dict[str, Any] | None = None  # the script as given, stopped past its peak (peak)
+    at_target: dict[str, Any] | None = None  # a change, stopped at the target (at_target)
     validation_is_test: bool | None = None  # fit validated on the arrays evaluate tested on
     evaluated_examples: int | None = None  # how many examples the first evaluate tested on
     over_budget: dict[str, Any] | None = None  # the budget's breach (see budget)
@@ -376,6 +379,7 @@ def build_report(
         "start": outcome.start or StartRecord().to_json(),
         "pruned": outcome.pruned,
         "past_peak": outcome.past_peak,
+        "at_target": outcome.at_target,
         "validation_is_test": outcome.validation_is_test,
         "evaluated_examples": outcome.evaluated_examples,
         "script": str(options.script),
@@ -413,6 +417,9 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
                 seed_offset=outcome.seed_offset,
                 budget=budget,
                 peak=peak,
+                target=TargetWatch.read(options.trial_dir, options.script)
+                if options.metric_regex is None  # the metric is not evaluate's
+                else None,
             ).install()
             outcome.keras = True
         outcome.error = run_script(options, tee)
@@ -424,6 +431,7 @@ def run_trial(options: HarnessOptions) -> TrialOutcome:
         outcome.start = (hooks.start or StartRecord()).to_json()
         outcome.pruned = hooks.pruner.pruned if hooks.pruner is not None else None
         outcome.past_peak = hooks.peaker.stopped if hooks.peaker is not None else None
+        outcome.at_target = hooks.targeter.stopped if hooks.targeter is not None else None
         outcome.validation_is_test = hooks.validation_is_test
         outcome.evaluated_examples = hooks.evaluated_examples
         outcome.over_budget = _breach(hooks, outcome)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mutator.training import metrics as metric_rules
+from mutator.training.at_target import TargetWatch, caller_namespace, resolve
+from mutator.training.at_target import callback_class as target_callback_class
 from mutator.training.budget import BudgetWatch, TrialBudget, charged, clocks, count_parameters
 from mutator.training.budget import callback_class as budget_callback_class
 from mutator.training.peak import PeakStop
@@ -278,6 +280,7 @@ class KerasHooks:
         seed_offset: int = 0,
         budget: TrialBudget | None = None,
         peak: PeakStop | None = None,
+        target: TargetWatch | None = None,
     ) -> None:
         import keras
 
@@ -288,6 +291,8 @@ class KerasHooks:
         self.pruner: Any = None
         self.peak = peak  # the script as given: its first fit stops past its peak (`peak`)
         self.peaker: Any = None
+        self.target = target  # a change from scratch: its first fit stops at the target
+        self.targeter: Any = None
         # every fit is held to the budget (`budget`); the first breach stops the trial
         self.budget = BudgetWatch(budget) if budget is not None else None
         self.start: StartRecord | None = None  # what the first fit started from
@@ -369,6 +374,9 @@ class KerasHooks:
             if self.peak is not None and self.peaker is None:
                 self.peaker = peak_callback_class(self.keras)(self.peak)
                 pruner.append(self.peaker)
+            if self.target is not None and record.fit == 1:
+                self.targeter = self._target_callback()
+                pruner += [self.targeter] if self.targeter is not None else []
             budget = []
             if self.budget is not None and self._budget_callback is not None:
                 budget = [self._budget_callback(self.budget, record)]  # after the recorder
@@ -397,6 +405,17 @@ class KerasHooks:
                 record.parameters = count_parameters(model)
             if injected:
                 model._initial_epoch = None
+
+    def _target_callback(self) -> Any:
+        """The target watch (`at_target`), with the script's evaluate data read where it
+        called fit; None when that data is not there yet."""
+        assert self.target is not None
+        namespace = caller_namespace(self.target.script)
+        arguments = resolve(self.target.call, namespace) if namespace is not None else None
+        if arguments is None:
+            print("mutator: no stop at the target: evaluate's data is not defined at fit")
+            return None
+        return target_callback_class(self.keras)(self.target.plan, arguments)
 
     def _evaluate(self, original, signature, model, args, kwargs):
         if self._fit_depth or kwargs.get("_use_cached_eval_dataset"):

@@ -49,6 +49,7 @@ SAMPLES: dict[str, Any] = {
     "prune_margin": 0.1,
     "prune_grace": 3,
     "peak_stop": False,
+    "target_stop": False,
     "worker": False,
     "worker_recycle": 5,
     "runner": "docker",

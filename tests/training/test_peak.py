@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness_run import run_harness
 
 from mutator.training.peak import PeakStop, line
 
@@ -91,26 +89,16 @@ print("test mae:", model.evaluate(x, y, verbose=0, return_dict=True)["mae"])
 """
 
 
-def run_harness(folder: Path, epochs: int, plan: PeakStop | None) -> dict:
+def train(folder: Path, epochs: int, plan: PeakStop | None) -> dict:
     folder.mkdir(parents=True)
-    script = folder / "train.py"
-    script.write_text(MEMORISING.format(epochs=epochs))
     if plan is not None:
         plan.write(folder)
-    done = subprocess.run(
-        [sys.executable, "-m", "mutator.training.harness", str(script), "--trial-dir", str(folder)]
-        + ["--metric", "mae", "--mode", "min"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return {**json.loads((folder / "metrics.json").read_text()), "stdout": done.stdout}
+    return run_harness(folder, MEMORISING.format(epochs=epochs), "--metric", "mae", "--mode", "min")
 
 
 @pytest.mark.slow
 def test_the_harness_stops_a_fit_past_its_peak_and_the_script_still_evaluates(tmp_path):
-    metrics = run_harness(tmp_path / "stopped", 200, PeakStop())
+    metrics = train(tmp_path / "stopped", 200, PeakStop())
     stopped = metrics["past_peak"]
     (fit,) = metrics["history"]
     trained = len(fit["epochs"]["val_loss"])
@@ -123,6 +111,6 @@ def test_the_harness_stops_a_fit_past_its_peak_and_the_script_still_evaluates(tm
 
 @pytest.mark.slow
 def test_without_peak_json_the_fit_trains_every_epoch_it_asks_for(tmp_path):
-    metrics = run_harness(tmp_path / "whole", 30, None)
+    metrics = train(tmp_path / "whole", 30, None)
     assert metrics["past_peak"] is None
     assert len(metrics["history"][0]["epochs"]["val_loss"]) == 30

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness_run import run_harness
 
 from mutator.training.warm_plan import CONTINUE, RETRAIN, TRANSFER, WarmPlan
 
@@ -48,20 +46,13 @@ def train(
 ) -> dict:
     """Train SCRIPT as a trial in `folder` (with a warm plan, a prune.json copied from...)."""
     folder.mkdir(parents=True)
-    script = folder / "train.py"
-    script.write_text(SCRIPT.format(filters=filters, epochs=epochs, side=8, optimizer=optimizer))
     if plan is not None:
         plan.write(folder)
     if prune_from is not None:
         shutil.copy(prune_from / "prune.json", folder / "prune.json")
-    done = subprocess.run(
-        [sys.executable, "-m", "mutator.training.harness", str(script), "--trial-dir", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return run_harness(
+        folder, SCRIPT.format(filters=filters, epochs=epochs, side=8, optimizer=optimizer)
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return {**json.loads((folder / "metrics.json").read_text()), "stdout": done.stdout}
 
 
 @pytest.fixture(scope="module")
@@ -156,16 +147,7 @@ def test_a_subclassed_child_trains_from_scratch_and_says_so(parent, tmp_path, mo
     folder, _ = parent
     child = tmp_path / "child"
     child.mkdir()
-    (child / "train.py").write_text(SUBCLASSED)
     WarmPlan(mode, 1, str(folder / "model.keras"), share=0.5).write(child)
-    done = subprocess.run(
-        [sys.executable, "-m", "mutator.training.harness", "train.py", "--trial-dir", str(child)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=child,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    start = json.loads((child / "metrics.json").read_text())["start"]
+    start = run_harness(child, SUBCLASSED)["start"]
     assert start["mode"] == "cold"
     assert start["why"].startswith("a subclassed model (Net): its weights have no sound mapping")
