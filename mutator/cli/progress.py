@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from mutator.search.ledger import TrialRecord
-from mutator.training import peak
+from mutator.training import at_target, peak
 
 _MARK = {
     "baseline": "=",
@@ -35,6 +35,8 @@ def describe(record: TrialRecord) -> str:
         beaten += f", pruned after {record.pruned['epoch']} epoch(s)"
     if record.past_peak:
         beaten += f", {peak.line(record.past_peak)}"
+    if record.at_target:
+        beaten += f", {at_target.line(record.at_target)}: its script keeps those epochs"
     restarts = f", {record.restarts} restart(s)" if record.restarts else ""
     if record.noise:
         beaten += f", {against_noise(record.noise)}"

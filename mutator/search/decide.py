@@ -183,6 +183,7 @@ def decide(
                 also=item.also,
                 pruned=pruned[index] or None,
                 past_peak=(result.metrics or {}).get("past_peak") or None,
+                at_target=(result.metrics or {}).get("at_target") or None,
                 beaten_by=(
                     planned[winner].id
                     if winner is not None and index in beaten and index != winner

@@ -3,7 +3,9 @@
 1. Train the script as pushed: the baseline is the best so far. It (and its noise run) stops
    once its validation loss has plainly turned up (`mutator.training.peak`; `peak_stop`): its
    value is then an estimate (`state.STOPPED`), retrained to its last epoch before the search
-   ends on it, and a change that reaches the target from scratch is kept over it.
+   ends on it, and a change that reaches the target from scratch is kept over it. One whose
+   evaluate meets the target before its last epoch stops there, and the search ends on the
+   script with its epochs cut to that one (`target_cut`, as for a change in step 5).
 2. Propose candidates on the best source, in rule order; up to `parallel` not yet refused are
    trained side by side, one round (the first candidate of each rule before a second of any),
    laid out by `plan.plan_round`: its docstring lists what comes first, and what waits when
@@ -38,7 +40,8 @@
    number is what counts. If it falls short of the target, the climb goes on from it. A child
    of a parent that trained fast (`warm_after`) trains cold: it costs about what a warm one
    does, needs no confirm, and one that reaches the target ends its round at once: at the
-   epoch it met the target, whose count its script then keeps (`target_cut`, `target_stop`).
+   epoch it met the target, whose count its script then keeps (`target_cut`, `target_stop`);
+   so does a confirm, and its cut script is the best.
    With noise measured (`noise_runs`, `mutator.search.noise`), the best's script also trains
    with its seeds moved on cores a round leaves free, a gain must clear the measured band, and
    one inside it is trained again with another seed (a recheck) before it counts.
@@ -90,7 +93,6 @@ from mutator.search.state import (
     improves,
     reached,
 )
-from mutator.training import at_target
 from mutator.training import budget as trial_budget
 from mutator.training.peak import PeakStop
 from mutator.training.runner import Runner, TrialResult
@@ -181,7 +183,7 @@ class HillClimb:
         return self.ledger.trial_mode(record, self.settings.goal.mode)
 
     def _trial_source(self, record: TrialRecord) -> str | None:
-        if record.decision != "accepted":
+        if record.decision not in ("baseline", "accepted", "confirm") or record.status != "ok":
             return None
         return self.ledger.trial_source(record, self.script.name)
 
@@ -596,7 +598,11 @@ class HillClimb:
                 budget=self._budget_of(item, budget, state),
                 peak=PeakStop() if self._stops_past_peak(item, state) else None,
                 target=target_cut.stop_for(
-                    item, self.settings, state.mode, self.script, self.model_name
+                    item,
+                    self.settings,
+                    state.mode if state.best_id is not None else self.settings.goal.mode,
+                    self.script,
+                    self.model_name,
                 ),
             )
             self.reporter.trial_started(item.id, item.description, resumed)
@@ -614,19 +620,24 @@ class HillClimb:
             )
             starts.append(now())
 
+        mode = state.mode if state.best_id is not None else None
+
         def settles(index: int, result: TrialResult) -> bool:
-            """A from-scratch value at the target ends the round: a confirm, or a candidate
-            that trained cold to its last epoch (its metric is already the script's own)."""
+            """A from-scratch value at the target ends the round: a confirm, or the script
+            as given or a candidate that trained cold to its last epoch, or to the epoch it met
+            the target at (its metric is already the script's own, epochs cut)."""
             item, metrics = planned[index], result.metrics or {}
             from_scratch = item.kind == "confirm" or (
-                item.kind == "candidate"
+                item.kind in ("baseline", "candidate")
                 and (metrics.get("start") or {}).get("mode") == "cold"
                 and not metrics.get("pruned")
+                and not metrics.get("past_peak")
             )
             return (
                 from_scratch
                 and result.ok
-                and reached(result.value, self.settings.goal.target, state.mode)
+                # the script as given tells the metric's way; the round's others follow it
+                and reached(result.value, self.settings.goal.target, mode or result.mode)
             )
 
         outcomes, _ = run_round(
@@ -643,11 +654,6 @@ class HillClimb:
             )
             for item, outcome in zip(planned, outcomes, strict=True)
         ]
-        for item, outcome in zip(planned, outcomes, strict=True):
-            if (stopped := (outcome.result.metrics or {}).get("at_target")) is not None:
-                self.reporter.message(
-                    f"trial {item.id}: {at_target.line(stopped)}; its script keeps those epochs"
-                )
         records = decide(state, planned, outcomes, starts, round_number, self.settings)
         for record in records:
             self.ledger.append(record)

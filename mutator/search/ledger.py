@@ -99,6 +99,9 @@ class TrialRecord:
     # The script as given, stopped once its validation loss had passed its lowest point
     # (`mutator.training.peak`): {"epoch", "planned", "best_epoch", "value", "best", "key"}.
     past_peak: dict[str, Any] | None = None
+    # Stopped at the epoch its evaluate met the target, its script's epochs cut to it
+    # (`mutator.training.at_target`): {"epoch", "planned", "key", "value", "evaluations"}.
+    at_target: dict[str, Any] | None = None
 
     @property
     def address(self) -> dict[str, Any]:

@@ -223,8 +223,10 @@ def absorb(
 ) -> None:
     """Fold one round's records into the state (the same code for a run and its rebuild).
 
-    `sources` are the accepted trials' scripts (None for the others); `mode_of` tells a
-    baseline's direction (max or min) from its trial folder.
+    `sources` are the scripts of the accepted trials, the baseline and the confirms (None for
+    the others; a baseline's or a confirm's is the best's, or that script with its epochs cut
+    where it met the target); `mode_of` tells a baseline's direction (max or min) from its
+    trial folder.
     """
     state.rounds += 1
     state.seconds += max((r.seconds for r in records), default=0.0)
@@ -266,6 +268,8 @@ def absorb(
             state.best_id, state.best_value = record.id, record.value
             state.best_history = record.history
             state.best_estimate = STOPPED if record.past_peak else None
+            if source is not None:  # stopped at the target: the script with its epochs cut
+                state.best_source = source
             state.weights_id = record.id
             state.mode = mode_of(record)
         elif record.decision == "accepted":
@@ -291,6 +295,8 @@ def absorb(
             state.best_value = record.value if record.status == "ok" else None
             if record.status == "ok":
                 state.best_history, state.weights_id = record.history, record.id
+                if source is not None:  # stopped at the target: the script with its epochs cut
+                    state.best_source = source
         elif record.status == "cancelled":
             continue  # stopped unfinished when its round was decided: it says nothing
         elif record.beaten_by is not None or (record.noise or {}).get("verdict") == "inside":
@@ -338,7 +344,9 @@ def _count_run(state: SearchState, record: TrialRecord, stopped: bool) -> None:
     state.last_offset = max(state.last_offset, record.seed_offset)
     if record.examples:
         state.examples = record.examples
-    if record.decision == "noise" and not record.past_peak and not stopped:
+    # a noise run cancelled when its round was decided measured nothing, nor one stopped
+    measured = record.status != "cancelled" and not record.past_peak
+    if record.decision == "noise" and measured and not stopped:
         state.noise_trials += 1
     if from_scratch(record):
         state.runs.setdefault(record.sha256, {})[record.seed_offset] = float(record.value)

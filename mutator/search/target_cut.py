@@ -1,16 +1,20 @@
-"""A change trained from scratch stops at the target, and the script keeps the epochs it trained.
+"""A training from scratch stops at the target, and the script keeps the epochs it trained.
 
-The search's half of `mutator.training.at_target`: `stop_for` says whether a candidate's trial
-may stop once its metric is at the target (it trains from scratch, the metric is evaluate's as
-the script prints it, and its epochs are written where the engine can cut them), and
-`cut` turns a trial that stopped after epoch k of E into the change it really was: the
-candidate's script with its epochs cut to k (the `fewer_epochs` rule's edit), its diff, its
-description, and the script in the trial folder. Its value is that script's from scratch: the
-run is the cut script's run, epoch for epoch.
+The search's half of `mutator.training.at_target`: `stop_for` says whether a trial may stop
+once its metric is at the target (the script as given, a change trained from scratch, or the
+best's confirm; the metric is evaluate's as the script prints it, and its epochs are written
+where the engine can cut them), and `cut` turns a trial that stopped after epoch k of E into
+the script it really trained: its script with its epochs cut to k (the `fewer_epochs` rule's
+edit), its diff, its description, and the script in the trial folder. Its value is that
+script's from scratch: the run is the cut script's run, epoch for epoch. A baseline or a
+confirm so cut makes the cut script the best (`state.absorb`): the script as given reaches
+the target in fewer epochs.
 """
 
 from __future__ import annotations
 
+import ast
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,11 +32,14 @@ from rules.fewer_epochs import FewerEpochs
 def stop_for(
     item: Planned, settings: TuneSettings, mode: str, script: Path, model_name: str | None
 ) -> TargetStop | None:
-    """The target watch for a planned trial, or None: only a candidate trained from scratch,
-    judged on evaluate's figure (not a validation one, not a printed one), whose epochs the
-    engine can cut."""
+    """The target watch for a planned trial, or None: only the script as given, a change
+    trained from scratch or the best's confirm (the best's script from scratch), judged on
+    evaluate's figure (not a validation one, not a printed one), whose epochs the engine can
+    cut. `mode` is the metric's way, `auto` while the script as given has not reported it."""
     goal = settings.goal
-    if not settings.fast.target_stop or goal.target is None or item.kind != "candidate":
+    if not settings.fast.target_stop or goal.target is None:
+        return None
+    if item.kind not in ("baseline", "candidate", "confirm"):
         return None
     if item.warm is not None or goal.metric_regex is not None or goal.select_on != "test":
         return None
@@ -45,13 +52,32 @@ def stop_for(
 
 
 def cuttable_epochs(source: str, script: Path, model_name: str | None) -> int | None:
-    """The epochs `source` asks for, when the engine can rewrite them (see `fewer_epochs`)."""
+    """The epochs `source` asks for, when the engine can rewrite them (see `fewer_epochs`) and
+    nothing but the fit reads them: a learning-rate schedule sized by `EPOCHS` would make
+    the cut script train otherwise than the stopped run did."""
     try:
         parsed = api.Script.from_text(source, script, model_name)
     except MutatorError:
         return None
+    site = parsed.view.epochs
+    if site is None or not read_once(source, site.names):
+        return None
     cut = [p for p in api.propose(parsed, [FewerEpochs(to_epochs=1)]) if isinstance(p, Candidate)]
     return cut[0].params["epochs"][0] if cut else None
+
+
+def read_once(source: str, names: tuple[str, ...]) -> bool:
+    """Whether each of `names` is read at most once in `source` (on its way to the fit)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # libcst read it, Python's parser did not: do not guess
+        return False
+    reads = Counter(
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    )
+    return all(reads[name] <= 1 for name in names)
 
 
 def cut(

@@ -147,6 +147,8 @@ def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
     before = f"{baseline.value:.4f}" if baseline and baseline.value is not None else "n/a"
     if baseline is not None and baseline.past_peak:
         before += f" ({peak.where(baseline.past_peak)})"
+    if baseline is not None and baseline.at_target:  # the script as given, in fewer epochs
+        before += f" (epochs cut to {baseline.at_target['epoch']}, where it met the target)"
     after = f"{best.value:.4f}" if best and best.value is not None else "n/a"
     if outcome.state.best_stopped:
         after += " (the script stopped past its peak: not trained to its last epoch)"
@@ -154,9 +156,12 @@ def summarise(outcome: SearchOutcome, settings: TuneSettings) -> str:
         after += " (a warm-start estimate: not retrained from scratch)"
     accepted = sum(1 for r in outcome.records if r.decision == "accepted")
     confirms = sum(1 for r in outcome.records if r.decision == "confirm")
-    noise_runs = sum(1 for r in outcome.records if r.decision in ("noise", "final"))
+    noise_runs = sum(
+        1 for r in outcome.records if r.decision in ("noise", "final") and r.status != "cancelled"
+    )
     rechecks = sum(1 for r in outcome.records if r.rechecked)
-    trials = len(outcome.records) - confirms - noise_runs - rechecks
+    measures = sum(1 for r in outcome.records if r.decision in ("noise", "final"))
+    trials = len(outcome.records) - confirms - measures - rechecks
     confirmed = f" + {confirms} from-scratch confirm(s)" if confirms else ""
     confirmed += f" + {noise_runs} run(s) with other seeds" if noise_runs else ""
     confirmed += f" + {rechecks} recheck(s)" if rechecks else ""

@@ -1,11 +1,13 @@
-"""Stop a change's training at the first epoch where the script's own test metric is at the target.
+"""Stop a training at the first epoch where the script's own test metric is at the target.
 
 A change that reaches the target usually gets there before its last epoch: the climb steps
 epochs by x8 when a curve is still rising (2 -> 16, 5 -> 40), and a good model crosses the
-bar part of the way. Every epoch after it is paid before the search can stop, and then paid
-again by the user at every retraining of the script it writes. The search writes
-`target.json` in the folder of a change trained from scratch whose epochs it can rewrite
-(`TargetStop`); the harness finds the script's one `evaluate` call (`evaluate_call`: its data
+bar part of the way; a script that trains 100 epochs may be at the target after 5 and
+over-fit after. Every epoch after it is paid before the search can stop, and then paid again
+by the user at every retraining of the script it writes. The search writes `target.json` in
+the folder of a trial that trains a script from scratch (the script as given, a change, the
+best's confirm) whose epochs it can rewrite (`TargetStop`); the harness finds the script's
+one `evaluate` call (`evaluate_call`: its data
 as written, e.g. `model.evaluate(x_test, y_test, verbose=0)`), reads that data where the script
 calls `fit`, and after each epoch evaluates the model on it as the script would. At the
 target, it sets `stop_training`; metrics.json records `at_target`: the epoch, of how many,
@@ -39,7 +41,10 @@ from mutator.training import metrics as metric_rules
 from mutator.training.trialio import write_json_atomically
 
 TARGET_FILE = "target.json"
-ONE_BATCH = 4096  # a test set of at most this many examples is evaluated as one batch
+# A test set of at most this many input values (digits' 540 x 64 is 34,560) is evaluated as
+# one batch; a larger one (4,096 colour images of 32 x 32 are 12.6 million) in the script's
+# own batches, as its activations all at once could take gigabytes.
+ONE_BATCH_VALUES = 1_000_000
 EVALUATE_OPTIONS = ("batch_size", "sample_weight", "steps")  # passed on as the script wrote them
 IGNORED_OPTIONS = ("verbose", "return_dict", "callbacks")  # the watch sets its own
 PURE = (
@@ -62,7 +67,7 @@ class TargetStop:
     """Where a change's first fit stops: once its metric is at `target` (see the module)."""
 
     target: float
-    mode: str  # max | min
+    mode: str  # max | min | auto (the script as given: read from the metric's name)
     metric: str | None  # the search's metric; None: the first accuracy evaluate reports
     epochs: int  # the epochs the script asks for: the watch applies to that fit alone
     window: float = 0.10  # evaluate only when the epoch's logged figure is this share near
@@ -77,18 +82,22 @@ class TargetStop:
         except (OSError, ValueError, TypeError):
             return None
 
-    def reached(self, value: float | None) -> bool:
+    def reached(self, value: float | None, key: str | None = None) -> bool:
+        """Whether `value` (of the metric `key`: it tells the way when the mode is auto) is at
+        the target."""
         if value is None or not math.isfinite(value):
             return False
-        return value >= self.target if self.mode == "max" else value <= self.target
+        if metric_rules.infer_mode(key, self.mode) == "max":
+            return value >= self.target
+        return value <= self.target
 
-    def near(self, logged: float | None) -> bool:
-        """Whether an epoch's logged figure is close enough to the target to evaluate: a
-        figure not logged is no reason to skip."""
+    def near(self, logged: float | None, key: str | None = None) -> bool:
+        """Whether an epoch's logged figure (of `key`) is close enough to the target to
+        evaluate: a figure not logged is no reason to skip."""
         if logged is None or not math.isfinite(logged):
             return True
         reach = abs(self.target) * self.window
-        if self.mode == "max":
+        if metric_rules.infer_mode(key, self.mode) == "max":
             return logged >= self.target - reach
         return logged <= self.target + reach
 
@@ -225,6 +234,8 @@ def callback_class(keras: Any) -> type:
             self.trained = epoch + 1  # counted from the fit's start, as a resumed one is too
             if self.off or self.stopped is not None or self.trained >= self.plan.epochs:
                 return  # the last epoch: the script's own evaluate is next anyway
+            if self.model.stop_training:
+                return  # another watch stopped it here (past its peak, hopeless, over budget)
             logs = logs or {}
             key = self.plan.metric or next(
                 (k for k in metric_rules.ACCURACY_KEYS if f"val_{k}" in logs or k in logs), None
@@ -232,12 +243,12 @@ def callback_class(keras: Any) -> type:
             logged = None
             if key is not None:
                 logged = metric_rules.as_float(logs.get(f"val_{key}", logs.get(key)))
-            if not self.plan.near(logged):
+            if not self.plan.near(logged, key):
                 return
             self.evaluations += 1
             results = self._evaluate()
             found = self.plan.value_of(dict(results))
-            if found is not None and self.plan.reached(found[1]):
+            if found is not None and self.plan.reached(found[1], found[0]):
                 self.stopped = {
                     "epoch": self.trained,
                     "planned": self.plan.epochs,
@@ -268,11 +279,12 @@ def callback_class(keras: Any) -> type:
 
 def one_batch(x: Any) -> bool:
     """Whether `x` is arrays (one, or a list, tuple or dict of them) of at most
-    `ONE_BATCH` examples: a forward pass over all of it at once costs little memory."""
+    `ONE_BATCH_VALUES` values in all: a forward pass over all of it at once costs little
+    memory."""
     parts = (
         list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, list | tuple) else [x]
     )
-    sizes = [getattr(part, "shape", None) for part in parts]
-    if not parts or any(not size for size in sizes):
-        return False
-    return all(size[0] <= ONE_BATCH for size in sizes)  # type: ignore[index]
+    if not parts or not all(getattr(part, "shape", None) for part in parts):
+        return False  # a dataset, a generator, an empty list: evaluate reads it
+    sizes = [getattr(part, "size", None) for part in parts]
+    return all(isinstance(size, int) for size in sizes) and sum(sizes) <= ONE_BATCH_VALUES

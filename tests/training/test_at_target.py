@@ -58,6 +58,9 @@ def test_the_target_is_reached_which_way_the_metric_is_better():
     assert not accuracy.reached(float("nan"))
     mae = TargetStop(target=48.0, mode="min", metric="mae", epochs=40)
     assert mae.reached(47.9) and not mae.reached(48.1)
+    auto = TargetStop(target=48.0, mode="auto", metric=None, epochs=40)  # the script as given
+    assert auto.reached(47.9, "mae") and not auto.reached(47.9, "accuracy")
+    assert auto.near(40.0, "val_mae") and not auto.near(40.0, "val_accuracy")
 
 
 def test_an_epoch_is_evaluated_only_when_its_logged_figure_is_near_the_target():
@@ -104,7 +107,8 @@ def test_a_small_test_set_is_one_batch_and_a_large_or_unsized_one_is_not():
     assert one_batch(np.zeros((540, 64)))
     assert one_batch([np.zeros((540, 4)), np.zeros((540, 4))])
     assert one_batch({"a": np.zeros((10, 2))})
-    assert not one_batch(np.zeros((100_000, 8)))
+    assert not one_batch(np.zeros((200_000, 8)))  # 1.6 million values
+    assert not one_batch(np.zeros((4096, 32, 32, 3), dtype="float32"))  # colour images
     assert not one_batch(iter([1, 2]))  # a generator or a dataset: evaluate reads it
     assert not one_batch([])
 
