@@ -200,7 +200,7 @@ def _add_tune(tune: argparse.ArgumentParser) -> None:
         dest="target_stop",
         action="store_const",
         const=False,
-        help="train every change to its last epoch, even past the one that met the target",
+        help="train every script to its last epoch, even past the one that met the target",
     )
     _where_flags(tune, fast)
     tracking = tune.add_argument_group("tracking (pip install 'mutator[mlflow]')")

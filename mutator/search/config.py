@@ -98,8 +98,9 @@ class FastTrialSettings:
     # The baseline and its noise run stop once their validation loss has plainly passed its
     # lowest point (`mutator.training.peak`): an over-fitting script's last epochs only cost.
     peak_stop: bool = True
-    # A change trained from scratch stops at the epoch its evaluate reaches the target, and the
-    # script keeps that many epochs (`mutator.training.at_target`, `mutator.search.target_cut`).
+    # A training from scratch (the script as given, a change, a confirm) stops at the epoch its
+    # evaluate reaches the target, and the script keeps that many epochs
+    # (`mutator.training.at_target`, `mutator.search.target_cut`).
     target_stop: bool = True
     worker: bool = True  # fork trials from a process that imported TensorFlow once
     worker_recycle: int = 50  # trials one worker serves before a fresh one replaces it
