@@ -18,7 +18,7 @@ the one the callback saw, and the run is exactly a run from scratch of the scrip
 epochs cut to that epoch (evaluating changes no weight and draws no random number). The search
 writes the cut into the change (`mutator.search.hillclimb`: epochs 40 -> 7): the script it keeps
 is the one that was trained. Anything the harness cannot read exactly leaves the watch off: a
-script with more than one `fit` or `evaluate`, an evaluate whose data is computed by a call,
+script with more than one Keras `fit` or `evaluate`, an evaluate whose data a call computes,
 or data not yet defined when `fit` is called.
 
 An evaluation costs a forward pass over the test data; it is skipped while the epoch's own
@@ -47,6 +47,20 @@ TARGET_FILE = "target.json"
 ONE_BATCH_VALUES = 1_000_000
 EVALUATE_OPTIONS = ("batch_size", "sample_weight", "steps")  # passed on as the script wrote them
 IGNORED_OPTIONS = ("verbose", "return_dict", "callbacks")  # the watch sets its own
+# Options only a Keras fit takes: a `.fit(` with none of them (a scaler's `fit(x_train)`, a
+# scikit-learn model's `fit(x, y)`) is not one the watch could stop, nor one Keras trains.
+KERAS_FIT_OPTIONS = {
+    "epochs",
+    "nb_epoch",
+    "batch_size",
+    "validation_data",
+    "validation_split",
+    "callbacks",
+    "verbose",
+    "shuffle",
+    "initial_epoch",
+    "steps_per_epoch",
+}
 PURE = (
     ast.Name,
     ast.Attribute,
@@ -64,7 +78,7 @@ PURE = (
 
 @dataclass(frozen=True)
 class TargetStop:
-    """Where a change's first fit stops: once its metric is at `target` (see the module)."""
+    """Where a training's first fit stops: once its metric is at `target` (see the module)."""
 
     target: float
     mode: str  # max | min | auto (the script as given: read from the metric's name)
@@ -121,7 +135,8 @@ class EvaluateCall:
 
 def evaluate_call(source: str) -> EvaluateCall | None:
     """The script's one `.evaluate(...)` call, when it is the only one and the script calls
-    `.fit(` once; None when there is anything the watch cannot pass on exactly."""
+    a Keras `.fit(` once (`KERAS_FIT_OPTIONS`); None when there is anything the watch cannot
+    pass on exactly."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -131,7 +146,8 @@ def evaluate_call(source: str) -> EvaluateCall | None:
         name: [c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr == name]
         for name in ("fit", "evaluate")
     }
-    if len(named["fit"]) != 1 or len(named["evaluate"]) != 1:
+    keras_fits = [c for c in named["fit"] if {k.arg for k in c.keywords} & KERAS_FIT_OPTIONS]
+    if len(keras_fits) != 1 or len(named["evaluate"]) != 1:
         return None
     call = named["evaluate"][0]
     if any(isinstance(arg, ast.Starred) for arg in call.args) or len(call.args) > 3:

@@ -32,6 +32,8 @@ def test_the_scripts_one_evaluate_is_read_as_written():
         x="[top, bottom]", y="y_test", options=(("batch_size", "64"),)
     )
     assert evaluate_call(FIT + "model.evaluate(test_ds)\n") == EvaluateCall("test_ds", None, ())
+    scaled = "scaler = StandardScaler().fit(x_train)\n" + FIT + "model.evaluate(x_test, y_test)\n"
+    assert evaluate_call(scaled) == EvaluateCall("x_test", "y_test", ())  # not a Keras fit
 
 
 @pytest.mark.parametrize(
