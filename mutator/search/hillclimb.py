@@ -14,7 +14,9 @@
    rises, capacity and more epochs as one joint change ahead of the capacity change alone:
    `_joint`), under-training epochs, over-fitting a regularising rule. A rule that just gained
    much takes a bigger step (`steps`: filters x2 -> x4 -> x8), one that failed comes back to
-   its own, but only after every rule not yet tried on this best (`state.tried_on_best`).
+   its own, but only after every rule not yet tried on this best (`state.tried_on_best`),
+   and on a new best a rule whose last change was refused waits behind those that have not
+   failed yet (`state.let_down`): filters x8 refused twice, a Conv block not yet tried.
    The first capacity change widens every layer the widening rules can widen, as one change
    (`_wider_model`); the single layers come after it.
 3. Of a round's trials, the best one that beats the best by more than `min_improvement` is
@@ -373,7 +375,7 @@ class HillClimb:
         names = order([name for name, mine in proposed.items() if mine], diagnosis, self.roads)
         # one of every rule before a second of any, across rounds on the same best: a rule
         # whose change did not pay here waits behind the untried ones before another step
-        names.sort(key=lambda name: name in state.tried_on_best)
+        names.sort(key=lambda name: (name in state.tried_on_best, name in state.let_down))
         fresh = {
             n: [c for c in proposed[n] if address_key(c.address()) not in state.beaten]
             for n in names

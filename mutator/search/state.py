@@ -49,6 +49,10 @@ class SearchState:
     # The rules whose changes were tried on the best since it became the best: the next
     # round orders them behind the untried rules (`HillClimb._next_round`), at any step.
     tried_on_best: set[str] = field(default_factory=set)
+    # The rules whose last trained change was refused on its value (no gain, or none after a
+    # recheck), on whichever best: on a new best they wait behind the rules that have not
+    # failed yet (`HillClimb._next_round`); a change of theirs that is accepted clears them.
+    let_down: set[str] = field(default_factory=set)
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     # The single changes tried on the best whose gain fell inside the noise band (by address
     # key): joined into one change once there are two (`HillClimb._joined`).
@@ -288,6 +292,7 @@ def absorb(
                 state.best_value, state.best_estimate = sum(rechecked) / len(rechecked), None
             state.weights_id = record.id
             state.beaten.discard(address_key(record.address))
+            state.let_down -= set(rules)
         elif record.decision == "confirm":
             if record.parent != state.best_id:
                 continue  # it confirmed a best that a trial of its round replaced
@@ -305,6 +310,8 @@ def absorb(
             state.beaten.add(address_key(record.address))
         else:
             state.refused.add(address_key(record.address))
+            if record.value is not None:  # it trained and did not pay (not: it failed to run)
+                state.let_down |= {rule for rule, _ in record.parts}
     if accepted is not None or any(r.decision == "baseline" for r in records):
         state.tried_on_best = set()  # a new best: nothing is tried on it yet
         state.near = {}

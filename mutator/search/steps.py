@@ -27,7 +27,7 @@ BIG_GAIN = 0.05  # a gain in the metric at least this large earns the next step
 def step_of(rule: Any, level: int) -> Any:
     """`rule` with its step for `level` (the rule itself at level 0 or when it does not adapt)."""
     setting = rule.step_setting
-    if setting is None or level <= 0 or getattr(rule, "step", None):
+    if setting is None or level <= 0 or _additive(rule):
         return rule  # more_epochs with an additive `step` setting keeps it
     base = getattr(rule, setting)
     return dataclasses.replace(rule, **{setting: base ** (level + 1)})
@@ -45,9 +45,17 @@ def from_curve(rule: Any, best_epoch: int | None) -> Any:
 def with_factor(rule: Any, factor: float | None) -> Any:
     """`rule` at a step a trial recorded (`TrialRecord.step`), to propose that change again."""
     setting = rule.step_setting
-    if setting is None or factor is None or getattr(rule, "step", None):
+    if setting is None or factor is None or _additive(rule):
         return rule
     return dataclasses.replace(rule, **{setting: type(getattr(rule, setting))(factor)})
+
+
+def _additive(rule: Any) -> bool:
+    """Whether the user set an additive `step` in place of the rule's multiplying `factor`
+    (more_epochs' `step = 4`: 8 -> 12 -> 16); such a rule keeps its step. A rule whose `step`
+    is not an alternative to its factor (larger_kernel's 2-D step beside its 1-D `span`)
+    adapts as any other."""
+    return rule.step_setting == "factor" and bool(getattr(rule, "step", None))
 
 
 def factor_of(rule: Any) -> float | None:

@@ -98,3 +98,16 @@ def test_a_noise_run_counts_only_beside_a_baseline_stopped_alike():
         record(2, "noise", 0.80, sha256="base", seed_offset=1),
     )
     assert both_whole.noise_trials == 1 and both_whole.noise_band(2.0) is not None
+
+
+def test_a_rule_whose_change_did_not_pay_is_let_down_until_one_of_its_changes_is_accepted():
+    state = fold(
+        on_a_baseline(),
+        record(2, "rejected", 0.45, FILTERS, noise={"gain": -0.05, "near": False}),
+        record(3, "rejected", None, KERNEL, status="over_budget"),  # failed to run: no verdict
+    )
+    assert state.let_down == {"more_filters"}
+    fold(state, record(4, "accepted", 0.6, KERNEL), record(5, "rejected", 0.58, FILTERS, beaten_by=4))
+    assert state.let_down == {"more_filters"}  # beaten is no let-down, nor a clearance
+    fold(state, record(6, "accepted", 0.7, FILTERS))
+    assert state.let_down == set()

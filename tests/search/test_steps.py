@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from test_search import SCRIPT, FakeRunner, climb
 
+from mutator import api
 from mutator.search import steps
+from rules.larger_kernel import LargerKernel
 from rules.more_epochs import MoreEpochs
 from rules.more_filters import MoreFilters
 
@@ -14,6 +16,30 @@ def test_the_step_grows_with_the_level_and_keeps_the_rules_limits():
     assert steps.step_of(MoreFilters(), 1).factor == 4
     assert steps.step_of(MoreFilters(factor=3, max_filters=64), 2) == MoreFilters(27, 64)
     assert steps.step_of(MoreEpochs(step=5), 2) == MoreEpochs(step=5)  # additive: not adapted
+
+
+CONV = """import keras
+model = keras.Sequential([
+    keras.Input(shape=INPUT),
+    keras.layers.CONV(16, 3, activation="relu"),
+])
+"""
+
+
+def _kernel(rule: LargerKernel, conv: str = "Conv1D", shape: str = "(128, 1)") -> list[list[int]]:
+    source = CONV.replace("CONV", conv).replace("INPUT", shape)
+    [candidate] = api.propose(api.Script.from_text(source, "conv.py"), [rule])
+    return candidate.params["kernel"]
+
+
+def test_a_1d_kernel_grows_its_span_by_the_level_and_a_2d_kernel_keeps_its_step():
+    assert steps.step_of(LargerKernel(), 1).span == 4 and steps.step_of(LargerKernel(), 2).span == 8
+    assert _kernel(LargerKernel()) == [[3], [5]]
+    assert _kernel(steps.step_of(LargerKernel(), 1)) == [[3], [9]]
+    assert _kernel(steps.step_of(LargerKernel(), 2)) == [[3], [15]]  # its cap
+    assert _kernel(steps.step_of(LargerKernel(), 2), "Conv2D", "(28, 28, 1)") == [[3], [5]]
+    assert steps.with_factor(LargerKernel(), 4) == LargerKernel(span=4)  # replayed as tried
+    assert steps.adapts("larger_kernel")
 
 
 def test_a_big_gain_raises_the_level_and_a_refusal_lowers_it():
