@@ -115,7 +115,9 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
     noise band (the spread of the difference of two runs) before it is stopped, or the pruner
     would stop changes for the seed they drew. A validation loss is watched relative to its
     own value (`prune_margin` of it): losses have no common scale, and the noise band is in
-    the metric's units, not the loss's.
+    the metric's units, not the loss's. With noise measured, an accuracy's margin is also at
+    least what sampling moves it by over the trial's validation examples (counted in the
+    trial: `PrunePlan.margin_at`), which for a small validation set is more than the band.
     """
     if not settings.fast.prune:
         return None
@@ -139,6 +141,7 @@ def prune_plan(state: SearchState, settings: TuneSettings) -> PrunePlan | None:
         grace=settings.fast.prune_grace,
         reference_trial=state.weights_id,
         relative=relative,
+        sampling_multiple=settings.noise.multiple if band is not None else None,
     )
 
 

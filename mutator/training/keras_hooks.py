@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import json
+import math
 import os
 import shutil
 import sys
@@ -405,7 +406,8 @@ class KerasHooks:
                 injected = True
             pruner = []
             if self.prune is not None and self.pruner is None:
-                self.pruner = prune_callback_class(self.keras)(self.prune)
+                examples = validation_examples(bound.arguments)
+                self.pruner = prune_callback_class(self.keras)(self.prune, examples)
                 pruner = [self.pruner]
             if self.peak is not None and self.peaker is None:
                 self.peaker = peak_callback_class(self.keras)(self.peak)
@@ -506,6 +508,23 @@ def example_count(data: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return count if count is not None and count > 0 else None
+
+
+def validation_examples(arguments: dict[str, Any]) -> int | None:
+    """How many examples fit validates on: `validation_data`'s, or the share of `x` that
+    `validation_split` holds out (Keras keeps the first ceil(n (1 - split)) for training);
+    None when there is none or it cannot be counted (a dataset, a generator)."""
+    validation = arguments.get("validation_data")
+    if isinstance(validation, (tuple, list)) and validation:
+        return example_count(validation[0])
+    if validation is not None:
+        return example_count(validation)
+    split = metric_rules.as_float(arguments.get("validation_split"))
+    total = example_count(arguments.get("x"))
+    if not split or total is None or not 0.0 < split < 1.0:
+        return None
+    held_out = total - math.ceil(total * (1.0 - split))
+    return held_out or None
 
 
 def same_data(first: Any, second: Any) -> bool:
