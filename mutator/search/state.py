@@ -49,9 +49,10 @@ class SearchState:
     # The rules whose changes were tried on the best since it became the best: the next
     # round orders them behind the untried rules (`HillClimb._next_round`), at any step.
     tried_on_best: set[str] = field(default_factory=set)
-    # The rules whose last trained change was refused on its value (no gain, or none after a
-    # recheck), on whichever best: on a new best they wait behind the rules that have not
-    # failed yet (`HillClimb._next_round`); a change of theirs that is accepted clears them.
+    # The rules whose trained change was refused on its value since one of theirs was last
+    # accepted (no gain; or one inside the noise band, sent to a recheck), on whichever best:
+    # on a new best they wait behind the rules that have not failed yet
+    # (`HillClimb._next_round`); a change of theirs that is accepted clears them.
     let_down: set[str] = field(default_factory=set)
     runner_up: RunnerUp | None = None  # the last round's strong second: tried again next
     # The single changes tried on the best whose gain fell inside the noise band (by address

@@ -794,6 +794,27 @@ def test_a_rule_that_did_not_pay_on_this_best_waits_behind_the_untried_ones(scri
     ]
 
 
+def test_on_a_new_best_a_rule_refused_before_waits_behind_one_not_tried_yet(script):
+    class FiltersDoNothing(FakeRunner):
+        def score(self, filters: int, epochs: int) -> float:
+            return super().score(4, epochs)
+
+    _, ledger = climb(
+        script, FiltersDoNothing(), max_trials=7, target=0.99,
+        rules=("more_filters", "larger_kernel", "more_epochs", "add_dense"),
+    )  # fmt: skip
+    tried = [(r.rule, r.decision) for r in ledger.records()[1:]]
+    assert tried[:5] == [
+        ("more_filters", "rejected"),
+        ("larger_kernel", "rejected"),
+        ("more_epochs", "accepted"),  # 2 -> 4: a new best
+        ("more_epochs", "accepted"),  # 4 -> 8, pushed: another
+        ("more_epochs", "rejected"),  # 8 -> 16 gains nothing
+    ]
+    # on this best, filters and kernel are untried but refused before: the Dense layer first
+    assert tried[5][0] == "add_dense"
+
+
 def test_the_wider_model_takes_at_most_x4_a_layer_and_records_it(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(TWO_CONV)
