@@ -15,7 +15,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,32 +123,6 @@ class FitRecord:
         }
 
 
-BACKUP_SPACING = 20.0  # training seconds between backups, in units of the last backup's cost
-
-
-@dataclass
-class BackupPacer:
-    """When a fit backs up at an epoch's end: after at least `spacing` times the last backup's
-    own cost in training since it ended, so backups take at most about 1/`spacing` of a fit.
-
-    A kill then retrains at most that much: 0.3 s for a 15 ms backup, while an epoch of a
-    second or more (where a resume matters) is backed up at every end as before. The first
-    epoch's end always backs up: it measures the cost.
-    """
-
-    spacing: float = BACKUP_SPACING
-    last_end: float | None = None  # perf_counter when the last backup ended (or the fit began)
-    last_cost: float | None = None  # seconds the last backup took
-
-    def due(self, now: float) -> bool:
-        if self.last_cost is None or self.last_end is None:
-            return True
-        return now - self.last_end >= self.spacing * self.last_cost
-
-    def saved(self, started: float, ended: float) -> None:
-        self.last_end, self.last_cost = ended, ended - started
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -199,19 +172,15 @@ def _callback_classes(keras: Any) -> tuple[type, type, type]:
 
         Keeps its checkpoint at the end of a fit, so a trial killed in a later fit does not
         retrain this one; saves once more at train end so weights restored by callbacks before
-        it (EarlyStopping's best weights) are the ones kept. Between, it saves at an epoch's end
-        only when the training since its last save was worth it (`BackupPacer`): a small model's
-        epochs of 60 ms no longer pay 15 ms each for a backup.
+        it (EarlyStopping's best weights) are the ones kept.
         """
 
         def __init__(self, backup_dir: Path, record: FitRecord, state_path: Path) -> None:
             super().__init__(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
             self._record, self._state_path = record, state_path
             self._disabled = False
-            self._pacer = BackupPacer()
 
         def on_train_begin(self, logs=None):
-            self._pacer = BackupPacer(last_end=time.perf_counter())
             self._disabled = not self.model.built
             if self._disabled:
                 # Keras can only restore into built weights; a subclassed model is built by its
@@ -247,13 +216,8 @@ def _callback_classes(keras: Any) -> tuple[type, type, type]:
                 )
 
         def on_epoch_end(self, epoch, logs=None):
-            if self._disabled:
-                return
-            self._current_epoch, self._last_batch_seen = epoch + 1, 0
-            now = time.perf_counter()
-            if self._pacer.due(now):
-                self._save_model()
-                self._pacer.saved(now, time.perf_counter())
+            if not self._disabled:
+                super().on_epoch_end(epoch, logs)
 
         def on_train_batch_end(self, batch, logs=None):
             if not self._disabled:

@@ -18,7 +18,7 @@ import pytest
 
 from mutator.training import metrics
 from mutator.training.harness import TeeStream, parse_args, uses_keras
-from mutator.training.keras_hooks import BackupPacer, FitRecord, name_results
+from mutator.training.keras_hooks import FitRecord, name_results
 from mutator.training.trialio import jsonable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -319,19 +319,6 @@ def test_judge_ranks_failure_over_missing_metric_over_nan():
         script_error=None, evaluations=[], fits=[], accuracy_problem="accuracy.txt holds 250"
     )
     assert verdict.status == "no_metric" and "accuracy.txt holds 250" in verdict.error
-
-
-def test_backups_are_paced_to_a_twentieth_of_the_training_they_protect():
-    pacer = BackupPacer(spacing=20.0, last_end=0.0)
-    assert pacer.due(0.05)  # the first epoch's end backs up: it measures the cost
-    pacer.saved(0.05, 0.06)  # that backup took 10 ms
-    assert not pacer.due(0.12) and not pacer.due(0.25)  # 60 ms, 190 ms of training: not yet
-    assert pacer.due(0.26)  # 200 ms of training since: 20 times the backup's cost
-    pacer.saved(0.26, 0.30)  # a dearer backup (40 ms) spaces the next further
-    assert not pacer.due(1.0) and pacer.due(1.1)
-    slow = BackupPacer(spacing=20.0, last_end=0.0)
-    slow.saved(2.0, 2.02)
-    assert slow.due(4.0)  # epochs of seconds are backed up at every end
 
 
 def test_fit_record_keeps_keys_aligned_and_restores_only_up_to_the_resume_epoch():
