@@ -471,7 +471,7 @@ def slim(
     slims best.py under the user's script's name, so its imports and paths still work).
     """
     from mutator.search.report import write_report
-    from mutator.search.tune import make_runner
+    from mutator.search.runners import make_runner
 
     text = source if source is not None else script.read_text(encoding="utf-8")
     checked = api.Script.from_text(text, script, model_name)  # fail now, before any training

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Protocol
 
 from mutator import api
-from mutator.search.config import TuneSettings, parallel_trials
+from mutator.search.config import TuneSettings
 from mutator.search.hillclimb import HillClimb, Reporter, SearchOutcome
 from mutator.search.ledger import Ledger, final_spread, sha256
 from mutator.search.report import write_report
+from mutator.search.runners import make_runner
 from mutator.search.selection import selection_lines
 from mutator.training import peak
 from mutator.training.runner import Runner
@@ -40,37 +41,6 @@ class SearchTracker(Protocol):
 def run_dir_for(script: Path, workdir: Path | None) -> Path:
     """`.mutator/<stem>/` beside the script, or the folder the user named."""
     return workdir if workdir is not None else script.resolve().parent / ".mutator" / script.stem
-
-
-def make_runner(settings: TuneSettings, script: Path | None = None) -> Runner:
-    """The runner the settings ask for; a warm worker preloads what `script` imports."""
-    from mutator.training.worker import preload_modules
-
-    preload = preload_modules(script, [script.resolve().parent]) if script is not None else []
-    if settings.runner.name == "docker":
-        from mutator.containers.runner import DockerRunner
-
-        return DockerRunner.from_settings(
-            settings.docker, worker=settings.fast.worker, preload=preload
-        )
-    if settings.runner.name == "ray":
-        from mutator.cluster.ray_runner import RayRunner
-
-        return RayRunner(
-            settings.ray.address,
-            cpus=settings.ray.cpus,
-            gpus=settings.ray.gpus,
-            memory=settings.ray.memory,
-            parallel=parallel_trials(settings),
-            worker=settings.fast.worker,
-            preload=preload,
-            recycle=settings.fast.worker_recycle,
-        )
-    from mutator.training.local import LocalRunner
-
-    if not settings.fast.worker:
-        return LocalRunner()
-    return LocalRunner(worker=True, preload=preload, recycle=settings.fast.worker_recycle)
 
 
 def tune(

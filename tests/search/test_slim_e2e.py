@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,17 @@ def test_tune_then_slim_slims_the_best_script_in_the_run_directory(tmp_path):
     assert records[0]["decision"] == "baseline" and records[0]["value"] >= 0.9
     assert "then slim" in result.stdout and (slimmed / "best.py").exists()
     assert (slimmed / "trials" / "0001" / "mlp.py").exists()  # under the script's own name
+    # slim trains on tune's warm worker: no second import of TensorFlow
+    assert workers(slimmed) and workers(slimmed) <= workers(tmp_path / ".mutator" / "mlp")
+
+
+def workers(run_dir: Path) -> set[str]:
+    """The warm workers a run's trials were forked from (each trial log's first line)."""
+    found = (
+        re.search(r"start in worker (\d+)", log.read_text())
+        for log in run_dir.glob("trials/*/log.txt")
+    )
+    return {match.group(1) for match in found if match}
 
 
 def test_slim_refuses_a_script_that_does_not_reach_the_target(tmp_path):
