@@ -8,7 +8,7 @@ from typing import ClassVar
 import libcst as cst
 
 from mutator.engine import shapes
-from mutator.engine.callargs import find_arg, integer, literal_int, tidy_call
+from mutator.engine.callargs import find_arg, integer, tidy_call
 from mutator.engine.candidate import Candidate, Edit, Proposal, Skip
 from mutator.engine.insertion import CannotInsert, import_edit, insert_layers_after
 from mutator.engine.keras_names import (
@@ -18,6 +18,7 @@ from mutator.engine.keras_names import (
     SHAPE_PRESERVING_KINDS,
     spatial_rank,
 )
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import Layer, ModelView
 from rules._rule import Example, Road, WarmMapping
 from rules._style import clone, in_model, quote_of, sibling_callee, string, with_keyword
@@ -109,9 +110,10 @@ class AddConvBlock:
     def _candidate(self, view: ModelView, conv: Layer, anchor: Layer) -> Candidate:
         assert conv.call is not None
         filters_arg = find_arg(conv.call, 0, "filters", "nb_filter")
-        filters = literal_int(filters_arg.value) if filters_arg else None
-        if filters is None:
-            raise CannotInsert(f"the filters of layer {conv.index} are not a literal to build on")
+        number = written_int(view, conv, filters_arg, "filters") if filters_arg else None
+        if number is None or isinstance(number, str):
+            raise CannotInsert(f"the filters of layer {conv.index} are not a number to build on")
+        filters = number.value
         new_filters = min(filters * self.filters_factor, self.max_filters)
         new_conv = clone(conv, ONE_OF_A_KIND)
         new_conv = with_keyword(new_conv, "filters", integer(new_filters), position=0)

@@ -8,6 +8,7 @@ from typing import ClassVar
 from mutator.engine.callargs import integer, literal_int
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import Layer, ModelView
 from mutator.engine.shapes import LAST, makes_width, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
@@ -27,8 +28,9 @@ class FewerFilters:
     narrower convolution is cheaper to train, to store and to run; halving is the step back of
     more_filters' doubling. The widest layer comes first: it holds the most weights and usually
     the most redundancy, so its cut saves the most for the least harm, where halving a narrow
-    layer makes a bottleneck. Safety: only a literal filter count is changed (`filters=`,
-    positional, or Keras 1's `nb_filter=`); `Conv2D(n, 3)` is skipped, as `n` may size other
+    layer makes a bottleneck. Safety: the filter count (`filters=`, positional, or Keras 1's
+    `nb_filter=`) is changed where it is written, in the call or at the one name only it reads
+    (`mutator.engine.layer_args`); `Conv2D(n, 3)` is skipped when `n` is unknown or sizes other
     things too; never a convolution whose width is the model's output (a fully convolutional
     classifier's last `Conv2D(10, 1)`) or that a Reshape or an `Add` needs as it is, nor a
     count that would no longer split into a grouped convolution's `groups` (its own, or the
@@ -102,9 +104,10 @@ class FewerFilters:
         arg = layer.arg(0, "filters", "nb_filter")
         if arg is None:
             return Skip(self.name, layer.index, "filters not given")
-        value = literal_int(arg.value)
-        if value is None:
-            return Skip(self.name, layer.index, f"filters={view.code(arg.value)} is not a literal")
+        number = written_int(view, layer, arg, "filters")
+        if isinstance(number, str):
+            return Skip(self.name, layer.index, number)
+        value = number.value
         new = max(int(value // self.factor), self.min_filters)
         if new >= value:
             reason = f"{value} filters is not above the floor ({self.min_filters})"
@@ -120,8 +123,8 @@ class FewerFilters:
             self.name,
             layer.index,
             {"filters": [value, new]},
-            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): filters {value} -> {new}",
-            (Replace(arg.value, integer(new)),),
+            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): filters {value} -> {new}{number.where}",
+            (Replace(number.node, integer(new)),),
         )
 
 

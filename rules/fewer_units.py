@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.engine.callargs import integer, literal_int
+from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import WRAPPER_KINDS
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import Layer, ModelView
 from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
@@ -31,10 +32,11 @@ class FewerUnits:
     layer comes first: it holds the most weights and usually the most to spare. Safety: never
     the output layer (the model's last Dense, or any layer whose width reaches the model's
     output unchanged: its units are the classes or targets), nor a width a Reshape or an `Add`
-    needs as it is; only a literal unit count is changed (`units=`, positional, Keras 1's
-    `output_dim=`), inside `Bidirectional(...)` too (both directions shrink together), but not a
-    Bidirectional given its own `backward_layer`; `Dense(n_hidden)` is skipped, as `n_hidden` may
-    size other things too.
+    needs as it is; the unit count (`units=`, positional, Keras 1's `output_dim=`) is changed
+    where it is written, in the call or at the one name only it reads
+    (`mutator.engine.layer_args`), inside `Bidirectional(...)` too (both directions shrink
+    together), but not a Bidirectional given its own `backward_layer`; `Dense(n_hidden)` is
+    skipped when `n_hidden` is unknown or sizes other things too.
     """
 
     factor: int = 2
@@ -126,9 +128,10 @@ class FewerUnits:
         arg = cell.arg(0, "units", "output_dim")
         if arg is None:
             return Skip(self.name, layer.index, "units not given")
-        value = literal_int(arg.value)
-        if value is None:
-            return Skip(self.name, layer.index, f"units={view.code(arg.value)} is not a literal")
+        number = written_int(view, cell, arg, "units")
+        if isinstance(number, str):
+            return Skip(self.name, layer.index, number)
+        value = number.value
         new = max(int(value // self.factor), self.min_units)
         if new >= value:
             reason = f"{value} units is not above the floor ({self.min_units})"
@@ -143,6 +146,6 @@ class FewerUnits:
             self.name,
             layer.index,
             {"units": [value, new]},
-            f"layer {layer.index} ({written}{in_model(layer)}): units {value} -> {new}",
-            (Replace(arg.value, integer(new)),),
+            f"layer {layer.index} ({written}{in_model(layer)}): units {value} -> {new}{number.where}",
+            (Replace(number.node, integer(new)),),
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.engine.callargs import integer, literal_int
+from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import ModelView
 from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
@@ -23,7 +24,10 @@ class MoreFilters:
     """Multiply a Conv layer's filters by `factor`, up to `max_filters`.
 
     Why: a convolution with too few filters cannot represent enough features; doubling is the
-    usual step. Safety: only a literal filter count is changed; `Conv2D(n, 3)` is skipped; so is
+    usual step. Safety: the count is changed where it is written, in the call or followed to a
+    constant, a variable or a parameter's default (`Conv2D(FILTERS, 3)` under `FILTERS = 32`:
+    `mutator.engine.layer_args`), and only when no other argument or setting reads that name;
+    `Conv2D(n, 3)` with `n` unknown is skipped; so is
     a convolution whose filters are what the model outputs (a fully convolutional classifier's
     `Conv2D(10, 1)` before its pooling and softmax, an autoencoder's last `Conv2D(3, ...)`).
     """
@@ -56,10 +60,19 @@ class MoreFilters:
             "    layers.Dense(10),\n])\n",
             site=1,
         ),
+        Example(
+            "FILTERS = 8  # width\n" + _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(FILTERS, 3))\n" + _HEAD,
+            "FILTERS = 16  # width\n" + _IMPORTS
+            + "model = Sequential()\nmodel.add(Conv2D(FILTERS, 3))\n" + _HEAD,
+        ),
     )
     no_match: ClassVar[tuple[str, ...]] = (
         _IMPORTS + "model = Sequential()\nmodel.add(Dense(10, input_dim=64))\n",
         _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(n_filters, 3))\n",
+        # one constant sets two layers: widening it would widen both
+        "F = 8\n" + _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(F, 3))\n"
+        "model.add(Conv2D(F, 3))\n" + _HEAD,
         _IMPORTS + "model = Sequential()\nmodel.add(Conv2D(512, 3))\n" + _HEAD,
         # a fully convolutional classifier: the last convolution's filters are the classes
         _KERAS + "model = keras.Sequential([\n    layers.Conv2D(10, 1, input_shape=(8, 8, 1)),\n"
@@ -73,11 +86,11 @@ class MoreFilters:
             if arg is None:
                 proposals.append(Skip(self.name, layer.index, "filters not given"))
                 continue
-            value = literal_int(arg.value)
-            if value is None:
-                reason = f"filters={view.code(arg.value)} is not a literal"
-                proposals.append(Skip(self.name, layer.index, reason))
+            number = written_int(view, layer, arg, "filters")
+            if isinstance(number, str):
+                proposals.append(Skip(self.name, layer.index, number))
                 continue
+            value = number.value
             new = min(value * self.factor, self.max_filters)
             if new <= value:
                 reason = f"{value} filters is already at the cap ({self.max_filters})"
@@ -94,8 +107,8 @@ class MoreFilters:
                     self.name,
                     layer.index,
                     {"filters": [value, new]},
-                    f"layer {layer.index} ({layer.written_as}{in_model(layer)}): filters {value} -> {new}",
-                    (Replace(arg.value, integer(new)),),
+                    f"layer {layer.index} ({layer.written_as}{in_model(layer)}): filters {value} -> {new}{number.where}",
+                    (Replace(number.node, integer(new)),),
                 )
             )
         return proposals

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.engine.callargs import integer, literal_int
+from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import Layer, ModelView
 from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
@@ -23,8 +24,11 @@ class WiderDense:
     Why: a hidden layer too narrow for the task is a bottleneck every feature must squeeze
     through (a regression MLP with `Dense(4)`); doubling is the usual step, and the one seed 002's
     tweaker took. Safety: never the output layer (the model's last Dense: its units are the number
-    of outputs); only a literal unit count is changed (`units=`, or Keras 1's `output_dim=`);
-    `Dense(n_hidden)` is skipped, as `n_hidden` may size other things too.
+    of outputs); the unit count (`units=`, or Keras 1's `output_dim=`) is changed where it is
+    written, in the call or followed to a constant, a variable, a parameter's default or an
+    option's default (`mutator.engine.layer_args`), and only when no other argument or setting
+    reads that name (`Dense(HIDDEN)` twice is skipped); `Dense(n_hidden)` with `n_hidden`
+    unknown is skipped.
     """
 
     factor: int = 2
@@ -57,6 +61,14 @@ class WiderDense:
             "model = keras.Model(inputs, layers.Dense(1)(x))\n",
             site=1,
         ),
+        Example(  # a builder's parameter
+            _IMPORTS + "def build(hidden=32):\n    model = Sequential()\n"
+            "    model.add(Dense(hidden, input_dim=8))\n    model.add(Dense(1))\n"
+            "    return model\n\n\nmodel = build()\n",
+            _IMPORTS + "def build(hidden=64):\n    model = Sequential()\n"
+            "    model.add(Dense(hidden, input_dim=8))\n    model.add(Dense(1))\n"
+            "    return model\n\n\nmodel = build()\n",
+        ),
         Example(  # Keras 1
             _IMPORTS + "model = Sequential()\nmodel.add(Dense(output_dim=32, input_dim=8))\n"
             "model.add(Dense(output_dim=1))\n",
@@ -70,6 +82,9 @@ class WiderDense:
         "model.add(Dense(10, activation='softmax'))\n",
         _IMPORTS + "model = Sequential()\nmodel.add(Dense(n_hidden, input_dim=64))\n"
         "model.add(Dense(10))\n",
+        # one constant sizes two hidden layers
+        "H = 16\n" + _IMPORTS + "model = Sequential()\nmodel.add(Dense(H, input_dim=64))\n"
+        "model.add(Dense(H))\nmodel.add(Dense(10))\n",
         _IMPORTS + "model = Sequential()\nmodel.add(Dense(1024, input_dim=64))\n"
         "model.add(Dense(10))\n",
     )
@@ -83,9 +98,10 @@ class WiderDense:
         arg = layer.arg(0, "units", "output_dim")
         if arg is None:
             return Skip(self.name, layer.index, "units not given")
-        value = literal_int(arg.value)
-        if value is None:
-            return Skip(self.name, layer.index, f"units={view.code(arg.value)} is not a literal")
+        number = written_int(view, layer, arg, "units")
+        if isinstance(number, str):
+            return Skip(self.name, layer.index, number)
+        value = number.value
         new = min(value * self.factor, self.max_units)
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
@@ -99,6 +115,6 @@ class WiderDense:
             self.name,
             layer.index,
             {"units": [value, new]},
-            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): units {value} -> {new}",
-            (Replace(arg.value, integer(new)),),
+            f"layer {layer.index} ({layer.written_as}{in_model(layer)}): units {value} -> {new}{number.where}",
+            (Replace(number.node, integer(new)),),
         )

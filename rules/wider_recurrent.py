@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mutator.engine.callargs import integer, literal_int
+from mutator.engine.callargs import integer
 from mutator.engine.candidate import Candidate, Proposal, Replace, Skip
 from mutator.engine.keras_names import CONV_KINDS, RECURRENT_KINDS, WRAPPER_KINDS
+from mutator.engine.layer_args import written_int
 from mutator.engine.model_view import Layer, ModelView
 from mutator.engine.shapes import LAST, size_conflict, width_reaches_output
 from rules._rule import Example, Road, WarmMapping
@@ -27,8 +28,9 @@ class WiderRecurrent:
 
     Why: the units are a recurrent layer's memory, and one too small for the sequence cannot
     hold what the task needs: a small LSTM classifier stalls well below what the same model with
-    more units reaches (issue 26: 0.73 against 0.95). Doubling is the usual step. Safety: only a
-    literal unit count is changed (`units=`, Keras 1's `output_dim=`), inside
+    more units reaches (issue 26: 0.73 against 0.95). Doubling is the usual step. Safety: the unit
+    count (`units=`, Keras 1's `output_dim=`) is changed where it is written, in the call or at
+    the one name only it reads (`mutator.engine.layer_args`), inside
     `Bidirectional(...)` too (both directions grow together); never a layer that no later layer
     reads (its units are then the model's outputs), nor a Bidirectional given its own
     `backward_layer`.
@@ -100,9 +102,10 @@ class WiderRecurrent:
         arg = cell.arg(0, "units", "output_dim")
         if arg is None:
             return Skip(self.name, layer.index, "units not given")
-        value = literal_int(arg.value)
-        if value is None:
-            return Skip(self.name, layer.index, f"units={view.code(arg.value)} is not a literal")
+        number = written_int(view, cell, arg, "units")
+        if isinstance(number, str):
+            return Skip(self.name, layer.index, number)
+        value = number.value
         new = min(value * self.factor, self.max_units)
         if new <= value:
             reason = f"{value} units is not below the cap ({self.max_units})"
@@ -117,8 +120,8 @@ class WiderRecurrent:
             self.name,
             layer.index,
             {"units": [value, new]},
-            f"layer {layer.index} ({written}{in_model(layer)}): units {value} -> {new}",
-            (Replace(arg.value, integer(new)),),
+            f"layer {layer.index} ({written}{in_model(layer)}): units {value} -> {new}{number.where}",
+            (Replace(number.node, integer(new)),),
         )
 
 

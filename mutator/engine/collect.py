@@ -217,6 +217,7 @@ class _FactCollector:
         merge = self._merge_kind(node, qualified) if kind is None else None
         if kind is not None:
             self.facts.layer_kinds[node] = kind
+            self.facts.layer_uses[node] = (self._scope, self._order)
         elif merge is not None:
             self.facts.merge_calls[node] = merge
         elif qualified is not None and "optimizer" in qualified.lower():

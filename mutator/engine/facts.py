@@ -106,6 +106,9 @@ class ScriptFacts:
     arguments: list[cst.Call] = field(default_factory=list)  # argparse `add_argument` calls
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     layer_kinds: dict[cst.Call, str] = field(default_factory=dict)
+    # Where each layer call is read: its scope and statement number (`follow.Use`), so an
+    # argument given by name can be followed to where its number is written.
+    layer_uses: dict[cst.Call, tuple[str, int]] = field(default_factory=dict)
     # Calls of Keras's merge functions (`layers.concatenate([a, b])`) -> the kind they make.
     merge_calls: dict[cst.Call, str] = field(default_factory=dict)
     layer_imports: dict[str, cst.ImportFrom] = field(default_factory=dict)

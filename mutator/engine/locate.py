@@ -186,6 +186,7 @@ def _assemble(candidate: _Candidate, fit: FitCall | None, facts: ScriptFacts) ->
         ),
         batch_size=resolve_batch_size(fit, facts) if fit is not None else None,
         flow=flow,
+        facts=facts,
     )
 
 

@@ -7,11 +7,14 @@ to one shape here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import libcst as cst
 
 from mutator.engine.callargs import find_arg, literal_int, literal_ints
+
+if TYPE_CHECKING:
+    from mutator.engine.facts import ScriptFacts
 
 Style = Literal["sequential-add", "sequential-list", "functional", "subclassed"]
 EpochsKind = Literal[
@@ -235,6 +238,8 @@ class ModelView:
     batch_size: BatchSizeSite | None = None  # None: no fit call trains it
     # A functional model's graph; None for a chain, where each layer takes the one before it.
     flow: Flow | None = None
+    # The script's facts, to follow a layer argument given by name (`layer_args`).
+    facts: ScriptFacts | None = field(default=None, repr=False)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -1,0 +1,91 @@
+"""Widths written by name: the width rules follow them to where the number is written
+(`mutator.engine.layer_args`), and leave alone a name that sets more than the one argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mutator import api
+from mutator.engine.candidate import Candidate, Skip
+
+HEAD = "import keras\nfrom keras import layers\n"
+FIT = "model.compile('adam', 'mse')\nmodel.fit(x, y, epochs=EPOCHS)\n"
+
+
+def _first(source: str, rule: str) -> Candidate | Skip:
+    script = api.Script.from_text(source, Path("train.py"))
+    proposals = api.propose(script, api.rules_named([rule]))
+    return proposals[0]
+
+
+def _rewritten(source: str, rule: str) -> str:
+    script = api.Script.from_text(source, Path("train.py"))
+    candidate = api.propose(script, api.rules_named([rule]))[0]
+    assert isinstance(candidate, Candidate), candidate
+    return api.rewrite(script, candidate).source
+
+
+def test_a_module_constant_is_changed_where_it_is_written():
+    source = (
+        HEAD + "EPOCHS = 2\nHIDDEN = 8  # width\n"
+        "model = keras.Sequential([layers.Input((4,)), layers.Dense(HIDDEN), layers.Dense(1)])\n"
+        + FIT
+    )
+    out = _rewritten(source, "wider_dense")
+    assert out == source.replace("HIDDEN = 8  # width", "HIDDEN = 16  # width")
+    assert "(HIDDEN = 8 (module constant))" in _first(source, "wider_dense").description
+
+
+def test_a_parameter_passed_by_its_one_call_is_changed_in_that_call():
+    source = (
+        HEAD + "EPOCHS = 2\n\n\ndef build(filters=4):\n    return keras.Sequential([\n"
+        "        layers.Input((8, 8, 1)),\n        layers.Conv2D(filters, 3),\n"
+        "        layers.Flatten(),\n        layers.Dense(10),\n    ])\n\n\n"
+        "model = build(filters=6)\n" + FIT
+    )
+    out = _rewritten(source, "more_filters")
+    assert out == source.replace("build(filters=6)", "build(filters=12)")
+
+
+def test_an_argparse_default_is_changed_there():
+    source = (
+        HEAD + "import argparse\nparser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--hidden', type=int, default=32)\nargs = parser.parse_args()\n"
+        "EPOCHS = 2\n"
+        "model = keras.Sequential([layers.Input((4,)), layers.Dense(args.hidden), "
+        "layers.Dense(1)])\n" + FIT
+    )
+    assert _rewritten(source, "fewer_units") == source.replace("default=32", "default=16")
+
+
+@pytest.mark.parametrize(
+    "model, why",
+    [
+        (  # two layers read one constant: widening it would widen both
+            "HIDDEN = 8\nEPOCHS = 2\nmodel = keras.Sequential([layers.Input((4,)), "
+            "layers.Dense(HIDDEN), layers.Dense(HIDDEN), layers.Dense(1)])\n",
+            "units=HIDDEN is HIDDEN = 8 (module constant), which more than this one argument "
+            "of the model reads",
+        ),
+        (  # the epochs read it too
+            "EPOCHS = 8\nmodel = keras.Sequential([layers.Input((4,)), layers.Dense(EPOCHS), "
+            "layers.Dense(1)])\n",
+            "units=EPOCHS is EPOCHS = 8 (module constant), which the epochs read too",
+        ),
+        (  # computed: not a number written anywhere
+            "EPOCHS = 2\nBASE = 4\nmodel = keras.Sequential([layers.Input((4,)), "
+            "layers.Dense(BASE * 2), layers.Dense(1)])\n",
+            "units=BASE * 2 is not a literal",
+        ),
+        (  # a name the script never assigns
+            "EPOCHS = 2\nmodel = keras.Sequential([layers.Input((4,)), layers.Dense(width), "
+            "layers.Dense(1)])\n",
+            "units=width is not a literal",
+        ),
+    ],
+)
+def test_a_width_that_is_not_this_arguments_alone_is_left_alone(model, why):
+    found = _first(HEAD + model + FIT, "wider_dense")
+    assert isinstance(found, Skip) and found.reason == why
