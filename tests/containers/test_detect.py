@@ -42,6 +42,7 @@ EXPECTED = {
     "subclassed_model.py": "cnn",
     "subclassed_chain.py": "cnn",
     "subclassed_blocks.py": "cnn",
+    "widths_named.py": "cnn",
     "not_ml.py": None,
 }
 
