@@ -1,4 +1,4 @@
-import numpy as np
+"""A functional digits CNN with BatchNormalization and Dropout: a probe (BENCHMARKS.md, Probes)."""
 from sklearn.datasets import load_digits
 from tensorflow import keras
 from tensorflow.keras import layers
