@@ -1,7 +1,7 @@
 """What each `mutate` subcommand does, over the library API; printing goes through `render`.
 
 The engine (libcst, the rules) is imported by the commands that use it, not here: `tune`
-starts its warm worker importing TensorFlow before it reads the script (`_tune`)."""
+starts its warm worker importing TensorFlow before it reads the script (`tune_command`)."""
 
 from __future__ import annotations
 

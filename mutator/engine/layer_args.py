@@ -51,7 +51,7 @@ def written_int(view: ModelView, layer: Layer, arg: cst.Arg, label: str) -> Writ
     if found.kind not in _WRITTEN or found.node is None or not isinstance(found.value, int):
         return not_literal  # computed, a loop's variable, an option without a default, ...
     names = set(found.names) | _attribute_name(arg.value)
-    if (shared := _shared(view, layer, names)) is not None:
+    if (shared := _shared(view, names)) is not None:
         return f"{label}={code} is {found.detail}, which {shared}"
     return WrittenInt(found.value, found.node, f" ({found.detail})")
 
@@ -61,7 +61,7 @@ def _attribute_name(expr: cst.BaseExpression) -> set[str]:
     return {expr.attr.value} if isinstance(expr, cst.Attribute) else set()
 
 
-def _shared(view: ModelView, layer: Layer, names: set[str]) -> str | None:
+def _shared(view: ModelView, names: set[str]) -> str | None:
     """What else reads one of `names`: another layer's argument (or this one's twice), or a
     training setting; None when only this argument does."""
     reads = 0
@@ -87,6 +87,10 @@ class _Reads(cst.CSTVisitor):
 
     def __init__(self, names: set[str]) -> None:
         self.names, self.count = names, 0
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)  # not its keyword: `Dense(units=units)` reads `units` once
+        return False
 
     def visit_Name(self, node: cst.Name) -> None:
         self.count += node.value in self.names

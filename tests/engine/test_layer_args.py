@@ -38,6 +38,15 @@ def test_a_module_constant_is_changed_where_it_is_written():
     assert "(HIDDEN = 8 (module constant))" in _first(source, "wider_dense").description
 
 
+def test_a_parameter_named_as_its_keyword_is_read_once():
+    source = (
+        HEAD + "EPOCHS = 2\n\n\ndef build(units=8):\n    return keras.Sequential([\n"
+        "        layers.Input((4,)),\n        layers.Dense(units=units),\n"
+        "        layers.Dense(units=1),\n    ])\n\n\nmodel = build()\n" + FIT
+    )
+    assert _rewritten(source, "wider_dense") == source.replace("units=8)", "units=16)")
+
+
 def test_a_parameter_passed_by_its_one_call_is_changed_in_that_call():
     source = (
         HEAD + "EPOCHS = 2\n\n\ndef build(filters=4):\n    return keras.Sequential([\n"
