@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mutator.engine.callargs import find_arg, tidy_call
+from mutator.engine.follow import item_key, item_name
 from mutator.engine.model_view import Layer, ModelView
 from mutator.engine.walk import walk
 
@@ -85,11 +86,20 @@ def clone(layer: Layer, drop_keywords: frozenset[str]) -> cst.Call:
 
 
 class _NameReads:
+    """The names an expression reads; a dict's entry by its key (`follow.item_name`)."""
+
     def __init__(self) -> None:
         self.names: set[str] = set()
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.add(node.value)
+
+    def visit_Subscript(self, node: cst.Subscript) -> bool:
+        found = item_key(node)
+        if found is None:
+            return True
+        self.names.add(item_name(*found))
+        return False
 
 
 def shared_with_layers(view: ModelView, names: tuple[str, ...]) -> str | None:

@@ -4,7 +4,8 @@
 number to change is rarely where it is used. `follow` walks from the use to its definition: a
 literal, a constant, a variable, a function parameter's default, an argparse default, an absl
 flag's default (`flags.DEFINE_integer("epochs", 10, ...)` read as `FLAGS.epochs`), a defaults
-dict (`dict(epochs=27)` read as `config.epochs`), or an expression (`int(math.ceil(12 / n))`),
+dict (`dict(epochs=27)` read as `config.epochs`), a dict's entry (`CONFIG["epochs"]` under
+`CONFIG = {"epochs": 3}`), or an expression (`int(math.ceil(12 / n))`),
 which callers scale as written, never evaluate. What is followed (how a literal is read, how it
 is named in messages) is a `Reading`, so epochs, learning rates and batch sizes share one path.
 """
@@ -95,6 +96,8 @@ class _Follower:
             return dataclasses.replace(found, names=(expr.value, *found.names))
         if isinstance(expr, cst.Attribute):
             return self._option(expr.attr.value, code)
+        if isinstance(expr, cst.Subscript):
+            return self._item(expr, code, hops)
         if isinstance(expr, cst.Call | cst.BinaryOperation | cst.UnaryOperation):
             return Definition("expression", None, expr, f"{label}={code}, computed")
         return unresolved(
@@ -157,6 +160,31 @@ class _Follower:
             detail = f"{name}={code} in the call {called}(...)"
             return dataclasses.replace(found, kind="literal", detail=detail)
         return found
+
+    def _item(self, expr: cst.Subscript, code: str, hops: int) -> Definition:
+        """`CONFIG["epochs"]`: the entry of the dict (`{"epochs": 3}` or `dict(epochs=3)`) that
+        `CONFIG` was last assigned, followed on when it is itself a name; not when the script
+        assigns that key again (`CONFIG["epochs"] = 10`), which may be what runs."""
+        found = item_key(expr)
+        if found is None:
+            return unresolved(self.reading, code, "an index other than a string key of a name")
+        name, key = found
+        if any(_assigns_item(a.target, name, key) for a in self.facts.assignments):
+            return unresolved(self.reading, code, f"{name}[{key!r}] is assigned in the script too")
+        use = self.use
+        assignment = self.facts.last_assignment(use.scope, name, use.order)
+        if assignment is None and use.scope != "<module>":
+            assignment = self.facts.last_assignment("<module>", name, 1 << 62)
+        entry = _entry(assignment.value, key) if assignment is not None else None
+        if assignment is None or entry is None:
+            return unresolved(self.reading, code, f"no dict with {key!r} assigned to {name!r}")
+        value = self.reading.read(entry)
+        if value is None:
+            inner = _Follower(Use(assignment.scope, assignment.order), self.facts, self.reading)
+            followed = inner.resolve(entry, hops + 1)
+            return dataclasses.replace(followed, names=(item_name(name, key), *followed.names))
+        detail = f"{name}[{key!r}] = {self.reading.show(value)} (a dict's entry)"
+        return Definition("config", value, entry, detail, (item_name(name, key),))
 
     def _option(self, attr: str, code: str) -> Definition:
         """`args.epochs`, `FLAGS.epochs`, `config.epochs`: argparse, absl, then a defaults dict."""
@@ -224,6 +252,39 @@ class _Follower:
             return unresolved(self.reading, code, f"the default {attr} in {where} is not a literal")
         detail = f"default {attr}={self.reading.show(value)} in {where}"
         return Definition("config", value, node, detail)
+
+
+def item_key(expr: cst.Subscript) -> tuple[str, str] | None:
+    """`CONFIG["epochs"]` -> ("CONFIG", "epochs"); None for any other index."""
+    if not isinstance(expr.value, cst.Name) or len(expr.slice) != 1:
+        return None
+    index = expr.slice[0].slice
+    key = literal_str(index.value) if isinstance(index, cst.Index) else None
+    return (expr.value.value, key) if key is not None else None
+
+
+def item_name(name: str, key: str) -> str:
+    """How a dict's entry is named among the names a value was followed through
+    (`Definition.names`), so a setting read as `CONFIG["lr"]` is not shared with a layer that
+    reads `CONFIG["hidden"]`."""
+    return f"{name}[{key!r}]"
+
+
+def _assigns_item(target: cst.BaseExpression, name: str, key: str) -> bool:
+    return isinstance(target, cst.Subscript) and item_key(target) == (name, key)
+
+
+def _entry(value: cst.BaseExpression, key: str) -> cst.BaseExpression | None:
+    """The value `key` has in a dict literal or a `dict(key=...)` call; None when it has none."""
+    if isinstance(value, cst.Dict):
+        for element in value.elements:
+            if isinstance(element, cst.DictElement) and literal_str(element.key) == key:
+                return element.value
+        return None
+    if isinstance(value, cst.Call) and getattr(value.func, "value", None) == "dict":
+        arg = find_arg(value, None, key)
+        return arg.value if arg is not None else None
+    return None
 
 
 def parameter(function: cst.FunctionDef | None, name: str) -> cst.Param | None:

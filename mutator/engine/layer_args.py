@@ -2,7 +2,8 @@
 
 `Conv2D(32, 3)` writes its filters in the call; real scripts often write them elsewhere:
 `Conv2D(FILTERS, 3)` under `FILTERS = 32`, `Dense(units)` in `def build(units=64)`,
-`Dense(args.hidden)` with an argparse default. A width rule changes the number where it is
+`Dense(args.hidden)` with an argparse default, `Dense(CONFIG["hidden"])` under a dict of
+hyperparameters. A width rule changes the number where it is
 written, as `more_epochs` does (`mutator.engine.follow` walks there), but only when that
 number sets this one argument: a constant two layers read (`Dense(HIDDEN)` twice, or
 `Dense(HIDDEN * 2)` beside `Dense(HIDDEN)`), or one the epochs, learning rate or batch size
@@ -17,9 +18,12 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mutator.engine.callargs import literal_int
-from mutator.engine.follow import Reading, Use, follow
+from mutator.engine.follow import Reading, Use, follow, item_key, item_name
 from mutator.engine.model_view import Layer, ModelView
+from mutator.engine.walk import walk
 
+# How a width may be named: `FILTERS`, `args.filters`, `CONFIG["filters"]`.
+_NAMED = (cst.Name, cst.Attribute, cst.Subscript)
 # What a followed number may be: written once, somewhere the follower can point at.
 _WRITTEN = ("constant", "variable", "parameter", "argparse", "flag", "config", "literal")
 
@@ -44,7 +48,7 @@ def written_int(view: ModelView, layer: Layer, arg: cst.Arg, label: str) -> Writ
     not_literal = f"{label}={code} is not a literal"
     facts = view.facts
     use = facts.layer_uses.get(layer.call) if facts is not None and layer.call else None
-    if facts is None or use is None or not isinstance(arg.value, cst.Name | cst.Attribute):
+    if facts is None or use is None or not isinstance(arg.value, _NAMED):
         return not_literal
     reading = Reading(label, literal_int, f"layer {layer.index}'s call")
     found = follow(arg.value, Use(*use), facts, reading)
@@ -64,12 +68,11 @@ def _attribute_name(expr: cst.BaseExpression) -> set[str]:
 def _shared(view: ModelView, names: set[str]) -> str | None:
     """What else reads one of `names`: another layer's argument (or this one's twice), or a
     training setting; None when only this argument does."""
-    reads = 0
+    counter = _Reads(names)
     for other in view.layers:  # a wrapper's call holds the layer it wraps
         if other.call is not None:
-            counter = _Reads(names)
-            other.call.visit(counter)
-            reads += counter.count
+            walk(other.call, counter)
+    reads = counter.count
     if reads > 1:
         return "more than this one argument of the model reads"
     for site, what in (
@@ -82,21 +85,28 @@ def _shared(view: ModelView, names: set[str]) -> str | None:
     return None
 
 
-class _Reads(cst.CSTVisitor):
-    """Counts the reads of `names`: a bare name, or an attribute's last part (`args.hidden`)."""
+class _Reads:
+    """Counts the reads of `names` (`walk`): a bare name, an attribute's last part
+    (`args.hidden`), or a dict's entry by its key (`CONFIG["hidden"]`, `follow.item_name`)."""
 
     def __init__(self, names: set[str]) -> None:
         self.names, self.count = names, 0
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)  # not its keyword: `Dense(units=units)` reads `units` once
+        walk(node.value, self)  # not its keyword: `Dense(units=units)` reads `units` once
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
         self.count += node.value in self.names
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if node.attr.value in self.names:
-            self.count += 1
-        node.value.visit(self)
+        self.count += node.attr.value in self.names
+        walk(node.value, self)  # not its attribute's own Name again
+        return False
+
+    def visit_Subscript(self, node: cst.Subscript) -> bool:
+        found = item_key(node)
+        if found is None:
+            return True
+        self.count += item_name(*found) in self.names
         return False

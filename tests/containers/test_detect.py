@@ -43,6 +43,7 @@ EXPECTED = {
     "subclassed_chain.py": "cnn",
     "subclassed_blocks.py": "cnn",
     "widths_named.py": "cnn",
+    "hparams_dict.py": "ann",
     "not_ml.py": None,
 }
 

@@ -69,6 +69,26 @@ def test_an_argparse_default_is_changed_there():
     assert _rewritten(source, "fewer_units") == source.replace("default=32", "default=16")
 
 
+def test_a_dicts_entry_is_changed_there_and_its_neighbours_are_not_shared():
+    source = (
+        HEAD + 'HP = {"hidden": 8, "epochs": 2}\n'
+        'model = keras.Sequential([layers.Input((4,)), layers.Dense(HP["hidden"]), '
+        "layers.Dense(1)])\n"
+        "model.compile('adam', 'mse')\nmodel.fit(x, y, epochs=HP['epochs'])\n"
+    )
+    assert _rewritten(source, "wider_dense") == source.replace('"hidden": 8', '"hidden": 16')
+    assert _rewritten(source, "more_epochs") == source.replace('"epochs": 2', '"epochs": 4')
+
+
+def test_epochs_from_a_dict_call_entry_are_followed():
+    source = (
+        HEAD + "CFG = dict(epochs=3, units=8)\n"
+        "model = keras.Sequential([layers.Input((4,)), layers.Dense(CFG['units']), "
+        "layers.Dense(1)])\nmodel.compile('adam', 'mse')\nmodel.fit(x, y, epochs=CFG['epochs'])\n"
+    )
+    assert _rewritten(source, "more_epochs") == source.replace("epochs=3,", "epochs=6,")
+
+
 @pytest.mark.parametrize(
     "model, why",
     [
@@ -87,6 +107,12 @@ def test_an_argparse_default_is_changed_there():
             "EPOCHS = 2\nBASE = 4\nmodel = keras.Sequential([layers.Input((4,)), "
             "layers.Dense(BASE * 2), layers.Dense(1)])\n",
             "units=BASE * 2 is not a literal",
+        ),
+        (  # the script assigns the entry again: which value runs is not the dict's
+            'HP = {"hidden": 8}\nHP["hidden"] = 32\nEPOCHS = 2\n'
+            'model = keras.Sequential([layers.Input((4,)), layers.Dense(HP["hidden"]), '
+            "layers.Dense(1)])\n",
+            'units=HP["hidden"] is not a literal',
         ),
         (  # a name the script never assigns
             "EPOCHS = 2\nmodel = keras.Sequential([layers.Input((4,)), layers.Dense(width), "
