@@ -139,9 +139,13 @@ class _Follower:
         where that call is; unresolved when several calls (or a `*args`) may pass their own;
         None when none passes it, so its default is what runs."""
         name, called = param.name.value, function.name.value
-        calls = self.facts.function_calls.get(called, [])
         positional = [*function.params.posonly_params, *function.params.params]
         position = next((i for i, p in enumerate(positional) if p is param), None)
+        if called == "__init__" and "." in self.use.scope:
+            # a class's constructor is called by the class's name, without `self`
+            called = self.use.scope.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+            position = position - 1 if position else None
+        calls = self.facts.function_calls.get(called, [])
         passing = [(c, find_arg(c.call, position, name)) for c in calls]
         passing = [(c, arg) for c, arg in passing if arg is not None or has_star_args(c.call)]
         if not passing:

@@ -58,6 +58,19 @@ def test_a_parameter_passed_by_its_one_call_is_changed_in_that_call():
     assert out == source.replace("build(filters=6)", "build(filters=12)")
 
 
+@pytest.mark.parametrize("passed", ["Net(hidden=64)", "Net(64)"])
+def test_a_constructors_parameter_is_changed_where_the_class_is_called(passed):
+    source = (
+        HEAD + "EPOCHS = 2\n\n\nclass Net(keras.Model):\n"
+        "    def __init__(self, hidden=32, classes=10):\n        super().__init__()\n"
+        "        self.body = layers.Dense(hidden)\n        self.head = layers.Dense(classes)\n\n"
+        "    def call(self, x):\n        return self.head(self.body(x))\n\n\n"
+        f"model = {passed}\n" + FIT
+    )
+    # not the default, 32, which this script never runs with
+    assert _rewritten(source, "wider_dense") == source.replace("64)", "128)")
+
+
 def test_an_argparse_default_is_changed_there():
     source = (
         HEAD + "import argparse\nparser = argparse.ArgumentParser()\n"
