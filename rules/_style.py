@@ -5,9 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from mutator.engine.callargs import find_arg, tidy_call
-from mutator.engine.follow import item_key, item_name
+from mutator.engine.follow import name_reads
 from mutator.engine.model_view import Layer, ModelView
-from mutator.engine.walk import walk
 
 
 def in_model(layer: Layer) -> str:
@@ -85,34 +84,19 @@ def clone(layer: Layer, drop_keywords: frozenset[str]) -> cst.Call:
     return call
 
 
-class _NameReads:
-    """The names an expression reads; a dict's entry by its key (`follow.item_name`)."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Subscript(self, node: cst.Subscript) -> bool:
-        found = item_key(node)
-        if found is None:
-            return True
-        self.names.add(item_name(*found))
-        return False
-
-
 def shared_with_layers(view: ModelView, names: tuple[str, ...]) -> str | None:
     """Why changing one of `names` (the names followed to a training setting) would change the
     model too, because a layer's arguments read it; None when none does."""
     if not names:
         return None
-    reads = _NameReads()
-    for layer in view.layers:
-        if layer.call is not None:
-            for arg in layer.call.args:
-                walk(arg.value, reads)
-    shared = sorted(set(names) & reads.names)
+    reads = {
+        name
+        for layer in view.layers
+        if layer.call is not None
+        for arg in layer.call.args
+        for name in name_reads(arg)
+    }
+    shared = sorted(set(names) & reads)
     if not shared:
         return None
     return f"{shared[0]} also sets a layer's arguments; changing it would change the model"

@@ -68,8 +68,7 @@ class FewerEpochs:
         if site.kind == "expression":
             return [Skip(self.name, 0, f"epochs are computed ({site.detail}): not cut")]
         if site.node is None or site.value is None:
-            written = site.node is not None or site.kind != "default"
-            why = site.detail if written else "epochs are not written (Keras trains 1)"
+            why = "epochs are not written (Keras trains 1)" if site.kind == "default" else site.detail
             return [Skip(self.name, 0, why)]
         shared = shared_with_layers(view, site.names)
         if shared is not None:

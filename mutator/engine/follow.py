@@ -13,6 +13,7 @@ is named in messages) is a `Reading`, so epochs, learning rates and batch sizes 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,7 @@ import libcst as cst
 
 from mutator.engine.callargs import find_arg, has_star_args, literal_str
 from mutator.engine.facts import ScriptFacts
+from mutator.engine.walk import walk
 
 DefinitionKind = Literal[
     "literal",
@@ -272,6 +274,36 @@ def item_name(name: str, key: str) -> str:
     (`Definition.names`), so a setting read as `CONFIG["lr"]` is not shared with a layer that
     reads `CONFIG["hidden"]`."""
     return f"{name}[{key!r}]"
+
+
+def name_reads(node: cst.CSTNode) -> Counter[str]:
+    """How many times `node` reads each name: a bare name, both parts of an attribute
+    (`args.hidden`: `args` and `hidden`, as an option is named by its last part), a dict's entry
+    by its key (`item_name`, not the dict's own name). A keyword is not a read:
+    `Dense(units=units)` reads `units` once. What tells whether a number followed through
+    `Definition.names` sets anything else."""
+    reads = _NameReads()
+    walk(node, reads)
+    return reads.count
+
+
+class _NameReads:
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        walk(node.value, self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.count[node.value] += 1
+
+    def visit_Subscript(self, node: cst.Subscript) -> bool:
+        found = item_key(node)
+        if found is None:
+            return True
+        self.count[item_name(*found)] += 1
+        return False
 
 
 def _assigns_item(target: cst.BaseExpression, name: str, key: str) -> bool:

@@ -13,14 +13,14 @@ start maps), so it is left alone, with the reason.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import libcst as cst
 
 from mutator.engine.callargs import literal_int
-from mutator.engine.follow import Reading, Use, follow, item_key, item_name
+from mutator.engine.follow import Reading, Use, follow, name_reads
 from mutator.engine.model_view import Layer, ModelView
-from mutator.engine.walk import walk
 
 # How a width may be named: `FILTERS`, `args.filters`, `CONFIG["filters"]`.
 _NAMED = (cst.Name, cst.Attribute, cst.Subscript)
@@ -68,12 +68,11 @@ def _attribute_name(expr: cst.BaseExpression) -> set[str]:
 def _shared(view: ModelView, names: set[str]) -> str | None:
     """What else reads one of `names`: another layer's argument (or this one's twice), or a
     training setting; None when only this argument does."""
-    counter = _Reads(names)
-    for other in view.layers:  # a wrapper's call holds the layer it wraps
-        if other.call is not None:
-            walk(other.call, counter)
-    reads = counter.count
-    if reads > 1:
+    reads = sum(  # a wrapper's arguments hold the layer it wraps
+        (name_reads(arg) for layer in view.layers if layer.call for arg in layer.call.args),
+        Counter(),
+    )
+    if sum(reads[name] for name in names) > 1:
         return "more than this one argument of the model reads"
     for site, what in (
         (view.epochs, "the epochs"),
@@ -83,30 +82,3 @@ def _shared(view: ModelView, names: set[str]) -> str | None:
         if site is not None and names & set(site.names):
             return f"{what} read too"
     return None
-
-
-class _Reads:
-    """Counts the reads of `names` (`walk`): a bare name, an attribute's last part
-    (`args.hidden`), or a dict's entry by its key (`CONFIG["hidden"]`, `follow.item_name`)."""
-
-    def __init__(self, names: set[str]) -> None:
-        self.names, self.count = names, 0
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        walk(node.value, self)  # not its keyword: `Dense(units=units)` reads `units` once
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.count += node.value in self.names
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        self.count += node.attr.value in self.names
-        walk(node.value, self)  # not its attribute's own Name again
-        return False
-
-    def visit_Subscript(self, node: cst.Subscript) -> bool:
-        found = item_key(node)
-        if found is None:
-            return True
-        self.count += item_name(*found) in self.names
-        return False
